@@ -1,0 +1,1 @@
+"""RNN-T speech workloads: features, models, training recipes and bundled checkpoints."""

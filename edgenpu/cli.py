@@ -1,0 +1,232 @@
+"""The ``edgenpu`` command line: a thin layer over the library.
+
+Every error a user can cause is printed as one ``error: ...`` line naming the culprit, with
+exit status 1. A program that traps in simulation exits with status 3 after its report.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import yaml
+
+from edgenpu.errors import EdgenpuError
+from edgenpu.formats import FormatError
+
+#: Exit status of a simulation that ended in a trap rather than a halt.
+EXIT_TRAP = 3
+
+
+def _one_line_errors(fn):
+    """Turn a user-caused error into one line on stderr and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (EdgenpuError, FormatError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgenpu")
+def main() -> None:
+    """edgenpu: simulate, verify and compile for a sparse, low-bit neural edge processor."""
+
+
+def _read_program(path: Path):
+    """A program from a binary container, or from assembly source (``.s``/``.asm``)."""
+    from edgenpu.errors import ProgramError
+    from edgenpu.isa.asm import assemble_file
+    from edgenpu.isa.program import MAGIC, Program
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ProgramError(f"{path}: cannot read: {e.strerror}") from None
+    if data[: len(MAGIC)] == MAGIC:
+        return Program.from_bytes(data, source=str(path))
+    if path.suffix in (".s", ".asm"):
+        return assemble_file(path)
+    raise ProgramError(f"{path}: neither an edgenpu binary nor assembly (.s/.asm) source")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # Write beside the target and rename, so an interrupted run never leaves half a file.
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Binary to write (default: SOURCE with suffix .bin).",
+)
+@_one_line_errors
+def asm(source: Path, output: Path | None) -> None:
+    """Assemble SOURCE into a binary program."""
+    from edgenpu.isa.asm import assemble_file
+
+    program = assemble_file(source)
+    output = output or source.with_suffix(".bin")
+    _write_atomically(output, program.to_bytes())
+    click.echo(
+        f"{output}: {len(program.words)} instructions, {len(program.segments)} "
+        f"segments, {len(program.symbols)} symbols"
+    )
+
+
+@main.command()
+@click.argument("binary", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_one_line_errors
+def disasm(binary: Path) -> None:
+    """Print BINARY as assembly that `edgenpu asm` accepts back."""
+    from edgenpu.isa.disasm import disassemble
+
+    click.echo(disassemble(_read_program(binary)), nl=False)
+
+
+@main.command()
+@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-c",
+    "--config",
+    "config_name",
+    default="default",
+    show_default=True,
+    help="Hardware config: a YAML file or a bundled name.",
+)
+@click.option(
+    "-e",
+    "--entry",
+    default="0",
+    show_default=True,
+    help="Entry point: instruction index or entry symbol.",
+)
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each output as NAME.npy and summary.json here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_one_line_errors
+def run(program: Path, config_name: str, entry: str, outdir: Path | None, as_json: bool) -> None:
+    """Run PROGRAM (binary or assembly) in the functional simulator."""
+    from edgenpu.config import load_config
+    from edgenpu.sim.functional import run as simulate
+
+    config = load_config(config_name)
+    prog = _read_program(program)
+    result = simulate(prog, config, entry=int(entry) if entry.isdigit() else entry)
+    summary = {
+        "program": str(program),
+        "config": config.name,
+        "halted": result.halted,
+        "trap": None
+        if result.trap is None
+        else {
+            "cause": result.trap.cause.label,
+            "index": result.trap.index,
+            "instruction": result.trap.text,
+            "message": result.trap.message,
+        },
+        **result.stats.as_dict(),
+    }
+    outputs = result.outputs()
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+        for name, values in outputs.items():
+            tmp = outdir / f".{name}.partial.npy"
+            np.save(tmp, values)
+            tmp.replace(outdir / f"{name}.npy")
+        _write_atomically(outdir / "summary.json", json.dumps(summary, indent=2).encode())
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, outputs)
+    if result.trap is not None:
+        if not as_json:
+            click.echo(str(result.trap), err=True)
+        sys.exit(EXIT_TRAP)
+
+
+def _print_summary(summary: dict, outputs: dict[str, np.ndarray]) -> None:
+    status = "halted" if summary["halted"] else f"trapped ({summary['trap']['cause']})"
+    click.echo(
+        f"{summary['program']} on {summary['config']}: {status} after "
+        f"{summary['executed']} instructions"
+    )
+    macs = summary["macs"]
+    if macs:
+        click.echo(
+            f"  MACs {macs:,}: non-zero weight {summary['nonzero_weight_macs']:,} "
+            f"({summary['nonzero_weight_macs'] / macs:.1%}), both operands non-zero "
+            f"{summary['nonzero_macs']:,} ({summary['nonzero_macs'] / macs:.1%})"
+        )
+    click.echo(
+        f"  DRAM read {summary['dram_read_bytes']:,} B (weight streams "
+        f"{summary['weight_stream_bytes']:,} B for {summary['dense_weight_bytes']:,} B "
+        f"dense), written {summary['dram_write_bytes']:,} B"
+    )
+    click.echo(f"  vector elements {summary['vector_elements']:,}")
+    for name, values in outputs.items():
+        flat = values.reshape(-1)
+        shown = " ".join(str(v) for v in flat[:8]) + (" ..." if flat.size > 8 else "")
+        click.echo(f"  output {name} {values.dtype}{list(values.shape)}: {shown}")
+
+
+@main.group()
+def config() -> None:
+    """Inspect and validate hardware configs."""
+
+
+@config.command("list")
+def config_list() -> None:
+    """List the bundled configs."""
+    from edgenpu.config import bundled_configs
+
+    for name, path in bundled_configs().items():
+        click.echo(f"{name}\t{path}")
+
+
+@config.command("show")
+@click.argument("name", default="default")
+@_one_line_errors
+def config_show(name: str) -> None:
+    """Print a config (a YAML file or a bundled name) as validated YAML."""
+    from edgenpu.config import config_to_dict, load_config
+
+    cfg = load_config(name)
+    click.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), nl=False)
+    mac = cfg.mac
+    peaks = ", ".join(f"{p.label} {mac.macs_per_cycle(p)}" for p in mac.precisions)
+    click.echo(f"# peak MACs/cycle: {peaks}")
+
+
+@config.command("check")
+@click.argument("files", nargs=-1, required=True)
+@_one_line_errors
+def config_check(files: tuple[str, ...]) -> None:
+    """Validate config FILES; stop at the first bad one."""
+    from edgenpu.config import load_config
+
+    for f in files:
+        cfg = load_config(f)
+        click.echo(f"{f}: ok ({cfg.name})")
+
+
+if __name__ == "__main__":
+    main()

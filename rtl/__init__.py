@@ -1,0 +1,1 @@
+"""The processor in Amaranth HDL, elaborated from a :class:`edgenpu.config.HardwareConfig`."""
