@@ -103,10 +103,20 @@ class DecompressorConfig:
 
 @dataclass(frozen=True)
 class ZeroSkipConfig:
-    """Which zero operands the MAC array skips (saves cycles) rather than only gates."""
+    """Which zero operands the MAC array skips (saves cycles) rather than only gates.
+
+    Parameters
+    ----------
+    weights, activations : bool
+        Skip pairs whose weight (activation) is zero.
+    lookahead : int
+        How many cycles' worth of pairs a lane looks at per window; skipping can make the
+        array at most this much faster than dense (see docs/microarchitecture.md).
+    """
 
     weights: bool
     activations: bool
+    lookahead: int
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,7 @@ def _rules() -> list[tuple[str, typing.Callable[[Any], bool], str]]:
         ("decompressor.input_bytes_per_cycle", _is_power_of_two, "a power of two"),
         ("decompressor.output_elements_per_cycle", _is_power_of_two, "a power of two"),
         ("decompressor.formats", lambda v: WeightFormat.DENSE in v, "a list including dense"),
+        ("zero_skip.lookahead", _is_power_of_two, "a power of two"),
         ("vector.lanes", _is_power_of_two, "a power of two"),
         ("control.token_queue_depth", lambda v: v >= 1, "at least 1"),
         ("control.instruction_queue_depth", lambda v: v >= 1, "at least 1"),
