@@ -20,6 +20,8 @@ from edgenpu.formats import FormatError
 
 #: Exit status of a simulation that ended in a trap rather than a halt.
 EXIT_TRAP = 3
+#: Exit status when another legal order of the streams changes the result (a data race).
+EXIT_RACE = 4
 
 
 def _one_line_errors(fn):
@@ -122,15 +124,27 @@ def disasm(binary: Path) -> None:
     help="Write each output as NAME.npy and summary.json here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--race-check",
+    "orders",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also run in this many random legal stream orders; exit 4 if any result "
+    "differs from program order (a missing dependency token).",
+)
 @_one_line_errors
-def run(program: Path, config_name: str, entry: str, outdir: Path | None, as_json: bool) -> None:
+def run(
+    program: Path, config_name: str, entry: str, outdir: Path | None, as_json: bool, orders: int
+) -> None:
     """Run PROGRAM (binary or assembly) in the functional simulator."""
     from edgenpu.config import load_config
     from edgenpu.sim.functional import run as simulate
 
     config = load_config(config_name)
     prog = _read_program(program)
-    result = simulate(prog, config, entry=int(entry) if entry.isdigit() else entry)
+    start = int(entry) if entry.isdigit() else entry
+    result = simulate(prog, config, entry=start)
     summary = {
         "program": str(program),
         "config": config.name,
@@ -161,6 +175,14 @@ def run(program: Path, config_name: str, entry: str, outdir: Path | None, as_jso
         if not as_json:
             click.echo(str(result.trap), err=True)
         sys.exit(EXIT_TRAP)
+    if orders:
+        from edgenpu.sim.interleave import find_race
+
+        race = find_race(prog, config, orders, entry=start)
+        if race is not None:
+            click.echo(str(race), err=True)
+            sys.exit(EXIT_RACE)
+        click.echo(f"  race check: {orders} random stream orders agree with program order")
 
 
 def _print_summary(summary: dict, outputs: dict[str, np.ndarray]) -> None:

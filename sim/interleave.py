@@ -15,6 +15,7 @@ proof of it.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,10 +29,11 @@ from edgenpu.sim.functional import (
     execute,
     load_image,
     resolve_entry,
+    run,
     token_queues,
 )
 
-__all__ = ["run_interleaved"]
+__all__ = ["Divergence", "find_race", "run_interleaved"]
 
 
 def run_interleaved(
@@ -83,3 +85,42 @@ def run_interleaved(
     if plan.halted:
         stats.count(Instruction.make(Opcode.HALT))
     return RunResult(state, plan.halted, plan.trap, stats, program)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first difference between program order and a random stream order."""
+
+    seed: int
+    memory: str
+    address: int
+    in_order: int
+    interleaved: int
+
+    def __str__(self) -> str:
+        return (
+            f"race: stream order {self.seed} leaves {self.memory}[{self.address:#x}] = "
+            f"{self.interleaved}, program order leaves {self.in_order}; an instruction is "
+            "missing a wait= for the stream that writes or reads it"
+        )
+
+
+def find_race(
+    program: Program,
+    config: HardwareConfig,
+    orders: int,
+    *,
+    entry: int | str = 0,
+) -> Divergence | None:
+    """Run ``program`` in ``orders`` random stream orders and compare each final state with
+    program order; the first difference found, or ``None`` if all agree."""
+    reference = run(program, config, entry=entry).machine
+    for seed in range(orders):
+        other = run_interleaved(program, config, np.random.default_rng(seed), entry=entry).machine
+        for name in ("dram", "wgt", "act", "acc", "lut"):
+            a, b = getattr(reference, name), getattr(other, name)
+            differ = np.flatnonzero(a != b)
+            if differ.size:
+                at = int(differ[0])
+                return Divergence(seed, name, at, int(a[at]), int(b[at]))
+    return None

@@ -144,3 +144,28 @@ def test_config_show_and_list():
     assert "peak MACs/cycle: int8 16, int4 32" in shown.output
     listed = invoke("config", "list")
     assert "default" in listed.output and "tiny" in listed.output
+
+
+def test_unknown_entry_point_is_named():
+    line = one_error_line(invoke("run", EXAMPLES / "gemv_int8.s", "--entry", "nope"))
+    assert "no entry point named 'nope'" in line
+
+
+def test_race_check_names_the_first_divergent_byte(tmp_path):
+    from edgenpu.cli import EXIT_RACE
+
+    src = write(
+        tmp_path,
+        "race.s",
+        ".data x: i8[4] = 1, 2, 3, 4\n"
+        ".output y: i8[4]\n"
+        "load space=act, sram=0, dram=x, rows=1, len=4\n"
+        "vcopy d=act.i8[0x40], a=act.i8[0], len=4, signal=store   ; no wait=load\n"
+        "store space=act, sram=0x40, dram=y, rows=1, len=4, wait=compute\n"
+        "halt\n",
+    )
+    result = invoke("run", src, "--race-check", "20")
+    assert result.exit_code == EXIT_RACE
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("race: stream order ") and "dram[0x40]" in line
+    assert "agree" in invoke("run", EXAMPLES / "gemv_int8.s", "--race-check", "5").output

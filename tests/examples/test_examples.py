@@ -120,3 +120,11 @@ def test_examples_round_trip_through_the_disassembler(name):
     program = assemble_file(EXAMPLES / f"{name}.s")
     again = assemble(disassemble(program), source=f"disasm:{name}")
     assert again.to_bytes() == program.to_bytes()
+
+
+@pytest.mark.parametrize("name", ["gemv_int8", "sparse_gemv_int4", "lstm_cell"])
+def test_examples_are_race_free(name):
+    from edgenpu.sim.interleave import find_race
+
+    program = assemble_file(EXAMPLES / f"{name}.s")
+    assert find_race(program, DEFAULT, orders=30) is None
