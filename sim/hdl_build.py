@@ -142,13 +142,18 @@ def _digest(*parts: str | bytes) -> str:
     return h.hexdigest()[:16]
 
 
-def _rtl_sources() -> list[Path]:
-    """Every source the RTL is elaborated from: ``rtl/`` and the ``edgenpu`` core package
-    (config, ISA, formats, precision), whose definitions the components derive from."""
+def _rtl_sources(factory: Callable[..., Any]) -> list[Path]:
+    """Every source the RTL is elaborated from: ``rtl/``, the ``edgenpu`` core package
+    (config, ISA, formats, precision) whose definitions the components derive from, and the
+    factory's own file (a bench-only wrapper lives outside ``rtl/``)."""
+    import inspect
+
     import edgenpu.rtl
 
     roots = {Path(edgenpu.rtl.__file__).parent, Path(edgenpu.__file__).parent}
-    return sorted({p for root in roots for p in root.rglob("*.py")})
+    owner = getattr(factory, "__self__", factory)
+    own = {Path(inspect.getsourcefile(owner))}
+    return sorted({p for root in roots for p in root.rglob("*.py")} | own)
 
 
 @contextlib.contextmanager
@@ -177,7 +182,9 @@ def _convert(factory: Callable[..., Any], params: Mapping[str, Any]) -> tuple[Pa
     from amaranth.back import verilog
 
     top = _toplevel_name(factory)
-    sources = "".join(f"{p.parent.name}/{p.name}\n{p.read_text()}" for p in _rtl_sources())
+    sources = "".join(
+        f"{p.parent.name}/{p.name}\n{p.read_text()}" for p in _rtl_sources(factory)
+    )
     key = _digest(
         f"{factory.__module__}.{factory.__qualname__}",
         json.dumps(_plain(dict(params)), sort_keys=True),
