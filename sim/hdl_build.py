@@ -182,9 +182,7 @@ def _convert(factory: Callable[..., Any], params: Mapping[str, Any]) -> tuple[Pa
     from amaranth.back import verilog
 
     top = _toplevel_name(factory)
-    sources = "".join(
-        f"{p.parent.name}/{p.name}\n{p.read_text()}" for p in _rtl_sources(factory)
-    )
+    sources = "".join(f"{p.parent.name}/{p.name}\n{p.read_text()}" for p in _rtl_sources(factory))
     key = _digest(
         f"{factory.__module__}.{factory.__qualname__}",
         json.dumps(_plain(dict(params)), sort_keys=True),
@@ -419,3 +417,31 @@ def run_cocotb(
         ]
         waves = traces[0] if traces else None
     return CocotbRun(built, results, tests, seconds, waves)
+
+
+def _icarus_or_skip() -> None:
+    import pytest
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("Icarus Verilog is not installed (Debian: apt-get install iverilog)")
+
+
+def run_bench(factory: Callable[..., Any], params: Mapping[str, Any], test_module: str) -> None:
+    """From pytest: run a bench on the selected simulator (``EDGENPU_SIM``, default
+    Verilator), skipping if that is Icarus and it is not installed."""
+    if default_simulator() == "icarus":
+        _icarus_or_skip()
+    run_cocotb(factory, params, test_module)
+
+
+def run_bench_icarus(
+    factory: Callable[..., Any], params: Mapping[str, Any], test_module: str
+) -> None:
+    """From pytest: the Icarus subset of a bench (skipped if Icarus is missing, or if
+    ``EDGENPU_SIM=icarus`` already runs every bench on it)."""
+    import pytest
+
+    _icarus_or_skip()
+    if os.environ.get("EDGENPU_SIM") == "icarus":
+        pytest.skip("EDGENPU_SIM=icarus: the regular bench tests already ran on Icarus")
+    run_cocotb(factory, params, test_module, simulator="icarus")

@@ -8,8 +8,6 @@ bench on Verilator (the simulator ``EDGENPU_SIM`` selects) and on Icarus.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -20,7 +18,12 @@ from edgenpu.formats import WeightFormat
 from edgenpu.precision import Precision
 from edgenpu.rtl.decompressor import Decompressor
 from edgenpu.sim.benches.decompressor_ref import Beat, Case, make_case, make_cases, timing
-from edgenpu.sim.hdl_build import default_simulator, lint, run_cocotb, verilog_for
+from edgenpu.sim.hdl_build import (
+    lint,
+    run_bench,
+    run_bench_icarus,
+    verilog_for,
+)
 
 BENCH = "edgenpu.sim.benches.decompressor_bench"
 DENSE, BITMASK, NM = WeightFormat.DENSE, WeightFormat.BITMASK, WeightFormat.NM2_4
@@ -196,22 +199,12 @@ def test_verilog_lints_clean(config):
     lint(verilog_for(Decompressor.from_config, {"config": load_config(config)}))
 
 
-def _icarus_or_skip() -> None:
-    if shutil.which("iverilog") is None:
-        pytest.skip("Icarus Verilog is not installed (Debian: apt-get install iverilog)")
-
-
 @pytest.mark.parametrize("config", ["tiny", "default"])
 def test_cocotb_bench(config):
     """The cocotb bench on the selected simulator (``EDGENPU_SIM``, default Verilator)."""
-    if default_simulator() == "icarus":
-        _icarus_or_skip()
-    run_cocotb(Decompressor.from_config, {"config": load_config(config)}, BENCH)
+    run_bench(Decompressor.from_config, {"config": load_config(config)}, BENCH)
 
 
 def test_cocotb_bench_icarus():
     """The Icarus subset: the tiny config."""
-    _icarus_or_skip()
-    if os.environ.get("EDGENPU_SIM") == "icarus":
-        pytest.skip("EDGENPU_SIM=icarus: test_cocotb_bench already ran on Icarus")
-    run_cocotb(Decompressor.from_config, {"config": TINY}, BENCH, simulator="icarus")
+    run_bench_icarus(Decompressor.from_config, {"config": TINY}, BENCH)

@@ -9,8 +9,6 @@ hand; and the cocotb bench on Verilator (tiny, default) and Icarus (tiny).
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -32,7 +30,12 @@ from edgenpu.sim.benches.dispatcher_ref import (
     timing,
     word_of,
 )
-from edgenpu.sim.hdl_build import default_simulator, lint, run_cocotb, verilog_for
+from edgenpu.sim.hdl_build import (
+    lint,
+    run_bench,
+    run_bench_icarus,
+    verilog_for,
+)
 from edgenpu.sim.random_programs import INJECTABLE, random_program
 
 BENCH = "edgenpu.sim.benches.dispatcher_bench"
@@ -167,25 +170,15 @@ def test_verilog_lints_clean(config):
     lint(verilog_for(Dispatcher.from_config, {"config": load_config(config)}))
 
 
-def _icarus_or_skip() -> None:
-    if shutil.which("iverilog") is None:
-        pytest.skip("Icarus Verilog is not installed (Debian: apt-get install iverilog)")
-
-
 @pytest.mark.parametrize("config", ["tiny", "default"])
 def test_cocotb_bench(config):
     """The cocotb bench on the selected simulator (``EDGENPU_SIM``, default Verilator)."""
-    if default_simulator() == "icarus":
-        _icarus_or_skip()
-    run_cocotb(Dispatcher.from_config, {"config": load_config(config)}, BENCH)
+    run_bench(Dispatcher.from_config, {"config": load_config(config)}, BENCH)
 
 
 def test_cocotb_bench_icarus():
     """The Icarus subset: the tiny config."""
-    _icarus_or_skip()
-    if os.environ.get("EDGENPU_SIM") == "icarus":
-        pytest.skip("EDGENPU_SIM=icarus: test_cocotb_bench already ran on Icarus")
-    run_cocotb(Dispatcher.from_config, {"config": TINY}, BENCH, simulator="icarus")
+    run_bench_icarus(Dispatcher.from_config, {"config": TINY}, BENCH)
 
 
 def _run_amaranth(config, words: list[int], entry: int = 0) -> tuple[int, int, int, int]:

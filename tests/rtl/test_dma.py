@@ -9,8 +9,6 @@ cocotb bench (``sim/benches/dma_bench.py``) on the bench harness (the units wire
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -25,7 +23,12 @@ from edgenpu.rtl.store_unit import StoreUnit
 from edgenpu.sim.benches.dma_harness import DmaHarness, params
 from edgenpu.sim.benches.dma_ref import beats, bench_config, make_instructions, reference, timing
 from edgenpu.sim.functional import Machine
-from edgenpu.sim.hdl_build import default_simulator, lint, run_cocotb, verilog_for
+from edgenpu.sim.hdl_build import (
+    lint,
+    run_bench,
+    run_bench_icarus,
+    verilog_for,
+)
 
 BENCH = "edgenpu.sim.benches.dma_bench"
 TINY = load_config("tiny")
@@ -175,25 +178,16 @@ def test_through_real_memories():
     assert np.array_equal(got, machine.dram), np.flatnonzero(got != machine.dram)[:8]
 
 
-def _icarus_or_skip() -> None:
-    if shutil.which("iverilog") is None:
-        pytest.skip("Icarus Verilog is not installed (Debian: apt-get install iverilog)")
-
-
 @pytest.mark.parametrize("config", ["tiny", "default"])
 def test_cocotb_bench(config):
     """The cocotb bench on the selected simulator (``EDGENPU_SIM``, default Verilator)."""
-    if default_simulator() == "icarus":
-        _icarus_or_skip()
-    run_cocotb(DmaHarness, params(bench_config(load_config(config))), BENCH)
+    run_bench(DmaHarness, params(bench_config(load_config(config))), BENCH)
 
 
 @pytest.mark.parametrize(("latency", "beat_bytes"), [(0, 4), (2, 16)], ids=["L0-B4", "L2-B16"])
 def test_cocotb_bench_variants(latency, beat_bytes):
     """DRAM latencies and beats the bundled configs do not have (a same-cycle response; a
     beat wider than the decompressor's output), on the tiny config."""
-    if default_simulator() == "icarus":
-        _icarus_or_skip()
     config = dataclasses.replace(
         TINY,
         dram=dataclasses.replace(
@@ -201,15 +195,12 @@ def test_cocotb_bench_variants(latency, beat_bytes):
         ),
         decompressor=dataclasses.replace(TINY.decompressor, input_bytes_per_cycle=beat_bytes),
     )
-    run_cocotb(DmaHarness, params(bench_config(config)), BENCH)
+    run_bench(DmaHarness, params(bench_config(config)), BENCH)
 
 
 def test_cocotb_bench_icarus():
     """The Icarus subset: the tiny config."""
-    _icarus_or_skip()
-    if os.environ.get("EDGENPU_SIM") == "icarus":
-        pytest.skip("EDGENPU_SIM=icarus: test_cocotb_bench already ran on Icarus")
-    run_cocotb(DmaHarness, params(bench_config(TINY)), BENCH, simulator="icarus")
+    run_bench_icarus(DmaHarness, params(bench_config(TINY)), BENCH)
 
 
 @pytest.mark.parametrize("latency", [0, 1, 3])

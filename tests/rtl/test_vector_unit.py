@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -35,7 +33,12 @@ from edgenpu.sim.benches.vector_unit_ref import (
     random_cases,
     timing,
 )
-from edgenpu.sim.hdl_build import default_simulator, lint, run_cocotb, verilog_for
+from edgenpu.sim.hdl_build import (
+    lint,
+    run_bench,
+    run_bench_icarus,
+    verilog_for,
+)
 
 BENCH = "edgenpu.sim.benches.vector_unit_bench"
 TINY = load_config("tiny")
@@ -193,22 +196,12 @@ def test_verilog_lints_clean(config):
     lint(verilog_for(VectorUnit.from_config, {"config": load_config(config)}))
 
 
-def _icarus_or_skip() -> None:
-    if shutil.which("iverilog") is None:
-        pytest.skip("Icarus Verilog is not installed (Debian: apt-get install iverilog)")
-
-
 @pytest.mark.parametrize("config", ["tiny", "default"])
 def test_cocotb_bench(config):
     """The cocotb bench on the selected simulator (``EDGENPU_SIM``, default Verilator)."""
-    if default_simulator() == "icarus":
-        _icarus_or_skip()
-    run_cocotb(VectorUnit.from_config, {"config": load_config(config)}, BENCH)
+    run_bench(VectorUnit.from_config, {"config": load_config(config)}, BENCH)
 
 
 def test_cocotb_bench_icarus():
     """The Icarus subset: the tiny config."""
-    _icarus_or_skip()
-    if os.environ.get("EDGENPU_SIM") == "icarus":
-        pytest.skip("EDGENPU_SIM=icarus: test_cocotb_bench already ran on Icarus")
-    run_cocotb(VectorUnit.from_config, {"config": TINY}, BENCH, simulator="icarus")
+    run_bench_icarus(VectorUnit.from_config, {"config": TINY}, BENCH)
