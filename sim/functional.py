@@ -35,6 +35,7 @@ from edgenpu.isa import (
     stream_of,
 )
 from edgenpu.isa.access import Trap, check, vector_operands
+from edgenpu.isa.disasm import disassemble_word
 from edgenpu.precision import pack, packed_size, unpack
 
 __all__ = [
@@ -178,16 +179,6 @@ def load_image(program: Program, config: HardwareConfig) -> Machine:
     return machine
 
 
-def _describe(word: int) -> str:
-    try:
-        ins = decode(word)
-    except IllegalInstruction:
-        return f".word {word:#034x}"
-    from edgenpu.isa.disasm import disassemble_instruction
-
-    return disassemble_instruction(ins)
-
-
 @dataclass(frozen=True)
 class Dispatch:
     """The outcome of dispatching a program in order: what runs, and how it ends.
@@ -220,7 +211,9 @@ def dispatch(
         except IllegalInstruction as e:
             problem = Trap(TrapCause.ILLEGAL_INSTRUCTION, str(e))
         if problem is not None:
-            report = TrapReport(problem.cause, pc, _describe(word), problem.message)
+            # The trap message already says why a word is illegal; keep the text itself.
+            text = disassemble_word(word).split(" ; ")[0]
+            report = TrapReport(problem.cause, pc, text, problem.message)
             return Dispatch(tuple(issued), False, report, tokens)
         _move_tokens(ins, tokens)
         if ins.opcode is Opcode.HALT:
