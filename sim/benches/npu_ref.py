@@ -1,0 +1,187 @@
+"""The whole processor's cycle rules, and what its bench (``npu_bench.py``) runs and builds.
+
+The data oracle is ``edgenpu.sim.functional.run`` itself. :func:`timing` is the executable
+form of ``docs/microarchitecture.md``, "Integration" (rule N2): the dispatcher's rules with
+each instruction's unit latency taken from that unit's own rules and data. The rest picks
+the build parameters (a small simulation DRAM: every memory's initial contents are written
+into the Verilog element by element), the kernels, and how a build without the MAC array
+runs random programs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from edgenpu import formats
+from edgenpu.config import HardwareConfig
+from edgenpu.errors import ProgramError
+from edgenpu.isa import (
+    IllegalInstruction,
+    Instruction,
+    Opcode,
+    Program,
+    Stream,
+    decode,
+    encode,
+    stream_of,
+)
+from edgenpu.isa.asm import assemble_file
+from edgenpu.precision import packed_size, unpack
+from edgenpu.sim import functional
+from edgenpu.sim.benches import (
+    dispatcher_ref,
+    dma_ref,
+    mac_array_ref,
+    vector_unit_ref,
+)
+
+__all__ = [
+    "BENCH_DRAM_BYTES",
+    "KERNELS_ENV",
+    "bench_config",
+    "executes_matmul",
+    "kernels",
+    "params",
+    "timing",
+    "unit_done",
+    "without_matmul",
+]
+
+#: The simulation DRAM of the bench: room for the random programs' data, weight streams and
+#: store scratch (``edgenpu.sim.random_programs``) and the tiny kernels, and small enough that
+#: reading it all back after every program costs ``BENCH_DRAM_BYTES / B`` cycles only.
+BENCH_DRAM_BYTES = 1 << 14
+#: Environment variable naming the directory of the ``*.s`` kernels the bench runs.
+KERNELS_ENV = "EDGENPU_NPU_KERNELS"
+
+
+def bench_config(config: HardwareConfig, dram_bytes: int = BENCH_DRAM_BYTES) -> HardwareConfig:
+    """``config`` with a ``dram_bytes`` DRAM (the functional simulator gets the same, so
+    addresses past it trap alike)."""
+    return dataclasses.replace(config, dram=dataclasses.replace(config.dram, bytes=dram_bytes))
+
+
+def params(config: HardwareConfig, *, mac_array: bool = True, program_words: int = 128) -> dict:
+    """Build parameters of :meth:`edgenpu.rtl.npu.Npu.from_config` for the bench."""
+    return {"config": config, "program_words": program_words, "mac_array": mac_array}
+
+
+def kernels(config: HardwareConfig) -> list[tuple[str, Program, int]]:
+    """``(name, program, entry)`` of every kernel in ``$EDGENPU_NPU_KERNELS`` whose image
+    fits ``config``'s DRAM, in name order (entry: the ``main`` symbol, else 0)."""
+    directory = os.environ.get(KERNELS_ENV)
+    if not directory:
+        return []
+    out = []
+    for path in sorted(Path(directory).glob("*.s")):
+        program = assemble_file(path)
+        if program.dram_extent > config.dram.bytes:
+            continue
+        try:
+            entry = functional.resolve_entry(program, "main")
+        except ProgramError:
+            entry = 0
+        out.append((path.stem, program, entry))
+    return out
+
+
+def executes_matmul(program: Program, config: HardwareConfig, entry: int = 0) -> bool:
+    """Whether running ``program`` from ``entry`` dispatches a ``matmul``."""
+    plan = functional.dispatch(program, config, entry)
+    return any(ins.opcode is Opcode.MATMUL for ins in plan.instructions)
+
+
+def unit_done(ins: Instruction, state: functional.Machine, config: HardwareConfig) -> int:
+    """The cycle, counted from the unit's command transfer, in which the unit executing
+    ``ins`` on ``state`` signals ``done`` (its ``D``, by the unit's own rules)."""
+    B, L = config.dram.bandwidth_bytes_per_cycle, config.dram.latency_cycles
+    op = ins.opcode
+    if op in (Opcode.LOAD, Opcode.STORE):
+        return dma_ref.timing(ins, B, L).done
+    if op is Opcode.LOAD_WGT:
+        count, fmt, prec = ins["count"], ins["format"], ins["prec"]
+        if not count:
+            return 1
+        stream = state.dram[ins["dram"] :].tobytes()
+        _, consumed = formats.decode(stream, count, fmt, prec, strict=False)
+        sizes = formats.block_sizes(stream[:consumed], count, fmt, prec)
+        out = config.decompressor.output_elements_per_cycle
+        return dma_ref.timing(ins, B, L, block_sizes=tuple(sizes), output_elements=out).done
+    if op is Opcode.MATMUL:
+        rows, cols, n, prec = ins["rows"], ins["cols"], ins["n"], ins["prec"]
+        if not (rows and cols and n):
+            return 1
+        w = unpack(
+            state.wgt[ins["w"] : ins["w"] + packed_size(rows * cols, prec)], rows * cols, prec
+        ).reshape(rows, cols)
+        act = state.act.view(np.int8)
+        x = np.stack([act[ins["x"] + j * ins["x_stride"] :][:cols] for j in range(n)])
+        return mac_array_ref.timing(w, x, prec, config).done
+    if op.is_vector:
+        return vector_unit_ref.timing(ins["len"], config.vector.lanes).done
+    raise ValueError(f"no unit executes {op.label}")
+
+
+class _Latencies(Mapping):
+    """Per-stream unit latencies handed out one instruction at a time, in program order:
+    :func:`dispatcher_ref.timing` reads ``latencies[stream]`` exactly once per instruction it
+    issues to that stream's unit, so a queue per stream gives each instruction its own."""
+
+    def __init__(self, per_stream: dict[Stream, list[int]]) -> None:
+        self._queues = {s: deque(v) for s, v in per_stream.items()}
+
+    def __getitem__(self, s: Stream) -> int:
+        return self._queues[s].popleft()
+
+    def __iter__(self):
+        return iter(self._queues)
+
+    def __len__(self) -> int:
+        return len(self._queues)
+
+
+def timing(
+    program: Program, config: HardwareConfig, entry: int, machine: functional.Machine
+) -> int:
+    """The whole program's cycles (the ``cycles`` output: from ``start`` to the first cycle
+    ``halted``/``trapped`` is high), from reset token counts and ``machine``'s memories.
+
+    The dispatcher's rules (``dispatcher_ref.timing``) with each instruction's unit latency
+    ``L_s`` set to that unit's ``done`` cycle ``D`` for the data it finds, which the top's
+    glue keeps exact: it adds no register between a unit and the dispatcher.
+    """
+    state = copy.deepcopy(machine)
+    plan = functional.dispatch(program, config, entry)
+    stats = functional.ExecStats()
+    per_stream: dict[Stream, list[int]] = {s: [] for s in Stream}
+    for ins in plan.instructions:
+        if ins.opcode is not Opcode.NOP:
+            per_stream[stream_of(ins)].append(unit_done(ins, state, config))
+        functional.execute(ins, state, stats)
+    return dispatcher_ref.timing(plan, config, _Latencies(per_stream)).cycles
+
+
+def without_matmul(program: Program) -> Program:
+    """``program`` with every ``matmul`` replaced by a compute-stream ``nop`` with the same
+    token flags: the same synchronisation, no access, so a race-free program stays race-free
+    (for a build without the MAC array). Words that do not decode are kept."""
+    words = []
+    for word in program.words:
+        try:
+            ins = decode(word)
+        except IllegalInstruction:
+            words.append(word)
+            continue
+        if ins.opcode is Opcode.MATMUL:
+            flags = {f: ins[f] for f in ("pop_prev", "pop_next", "push_prev", "push_next")}
+            nop = Instruction.make(Opcode.NOP, stream=Stream.COMPUTE, **flags)
+            word = int.from_bytes(encode(nop), "little")
+        words.append(word)
+    return dataclasses.replace(program, words=tuple(words))
