@@ -16,8 +16,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import cocotb
 import numpy as np
 from amaranth.lib import data
+from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 __all__ = ["Clocked", "StreamSink", "StreamSource", "pack_payload", "unpack_payload"]
@@ -184,6 +186,17 @@ class Clocked:
         #: Cycles stepped so far; the cycle number transfers are recorded with.
         self.cycle = 0
         self._writes: list[tuple[Any, int]] = []
+
+    def start(self, period_ns: int = 10) -> None:
+        """Start the clock."""
+        cocotb.start_soon(Clock(self.clk, period_ns, unit="ns").start())
+
+    async def reset(self, rst: Any, cycles: int = 2) -> None:
+        """Hold ``rst`` for ``cycles`` cycles, then run one more cycle out of reset."""
+        self.set(rst, 1)
+        await self.step(cycles)
+        self.set(rst, 0)
+        await self.step()
 
     def set(self, handle: Any, value: int) -> None:
         """Drive ``handle`` to ``value`` from the next cycle on (a step ends in the read-only

@@ -15,7 +15,6 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 
 from edgenpu import formats
 from edgenpu.config import config_from_dict
@@ -54,15 +53,12 @@ class Bench:
         self.last_done: int | None = None
 
     async def start(self) -> None:
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
+        self.clock.start()
         await self.reset()
 
     async def reset(self, cycles: int = 2) -> None:
         self.last_done = None
-        self.clock.set(self.dut.rst, 1)
-        await self.clock.step(cycles)
-        self.clock.set(self.dut.rst, 0)
-        await self.clock.step()
+        await self.clock.reset(self.dut.rst, cycles)
 
     def issue(self, case: Case) -> None:
         """Queue ``case``'s command and its input beats."""

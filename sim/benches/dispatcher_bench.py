@@ -20,7 +20,6 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 
 from edgenpu.config import config_from_dict
 from edgenpu.isa import Instruction, Opcode, Program, Stream, TrapCause
@@ -136,16 +135,13 @@ class Bench:
         return self.random_latency and self.rng.random() < 0.25
 
     async def start(self) -> None:
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
+        self.clock.start()
         await self.reset()
 
     async def reset(self) -> None:
-        self.clock.set(self.dut.rst, 1)
-        await self.clock.step(2)
-        self.clock.set(self.dut.rst, 0)
         for u in self.units.values():
             u.reset()
-        await self.clock.step()
+        await self.clock.reset(self.dut.rst)
 
     async def run(
         self,

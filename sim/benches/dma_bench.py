@@ -27,7 +27,6 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from edgenpu import formats
@@ -209,7 +208,7 @@ class Bench:
         self.last_done: int | None = None
 
     async def start(self) -> None:
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
+        self.clock.start()
         # Reset without sampling the endpoints: before it, Icarus shows some outputs as X.
         self.dut.rst.value = 1
         for _ in range(2):

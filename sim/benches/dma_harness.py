@@ -65,9 +65,7 @@ class DmaHarness(wiring.Component):
         A DRAM write transfers this cycle, and the write.
     """
 
-    def __init__(
-        self, config: HardwareConfig | dict, *, srams: bool = False
-    ) -> None:
+    def __init__(self, config: HardwareConfig | dict, *, srams: bool = False) -> None:
         if isinstance(config, dict):
             config = config_from_dict(config)
         self.config = config

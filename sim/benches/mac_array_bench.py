@@ -16,7 +16,6 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 
 from edgenpu.config import config_from_dict
 from edgenpu.precision import Precision, pack, packed_size
@@ -108,11 +107,8 @@ class Bench:
         self.last_done: int | None = None
 
     async def start(self) -> None:
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
-        self.clock.set(self.dut.rst, 1)
-        await self.clock.step(2)
-        self.clock.set(self.dut.rst, 0)
-        await self.clock.step()
+        self.clock.start()
+        await self.clock.reset(self.dut.rst)
 
     async def run(self, case: Case, *, check_timing: bool) -> int:
         """Run ``case`` to its ``done`` and check everything; returns its cycles (the
