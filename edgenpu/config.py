@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "bundled_configs",
     "config_from_dict",
     "config_to_dict",
+    "override",
     "load_config",
 ]
 
@@ -313,6 +315,31 @@ def config_to_dict(config: HardwareConfig) -> dict[str, Any]:
         return value
 
     return plain(config)
+
+
+def override(config: HardwareConfig, changes: Mapping[str, Any]) -> HardwareConfig:
+    """``config`` with the fields at dotted paths changed, validated like a YAML file.
+
+    ``override(tiny, {"mac.precisions": ["int8"], "dram.bytes": 16384})`` is the config an
+    architect's sweep point or a bench variant needs, checked by the same rules as one
+    written by hand; values are given as in YAML (labels for enums).
+
+    Raises
+    ------
+    ConfigError
+        Naming the path of a field that does not exist or of a value the rules reject.
+    """
+    data = config_to_dict(config)
+    source = f"{config.name} with overrides"
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node or isinstance(node[leaf], dict):
+            raise ConfigError(f"{source}: {path}: no such field")
+        node[leaf] = value
+    return config_from_dict(data, source)
 
 
 def bundled_configs() -> dict[str, Path]:

@@ -11,8 +11,11 @@ streams never touch overlapping memory where one of them writes; when the next i
 would, a barrier is inserted first. Extra producer/consumer token pairs are sprinkled in
 to exercise the queues without ever over- or under-flowing them.
 
-Optionally one instruction is replaced by one that traps, at a known index with a known
-cause, to test trap reporting.
+Optionally the program stops at a known index with a known cause, to test trap reporting:
+an instruction that traps is inserted (or, for ``end_of_program``, the final ``halt`` is
+left out). Every cause of :class:`~edgenpu.isa.TrapCause` can be injected;
+:func:`injectable_causes` says which a config allows (``unsupported`` needs a precision or
+weight format the config lacks).
 """
 
 from __future__ import annotations
@@ -40,15 +43,17 @@ from edgenpu.isa import (
 from edgenpu.isa.access import Access, accesses, check
 from edgenpu.precision import Precision, packed_size
 
-__all__ = ["GeneratedProgram", "random_program"]
+__all__ = ["INJECTABLE", "GeneratedProgram", "injectable_causes", "random_program"]
 
-#: Causes :func:`random_program` can inject.
+#: Causes :func:`random_program` can inject in a program for any config.
 INJECTABLE = (
     TrapCause.ILLEGAL_INSTRUCTION,
     TrapCause.ADDRESS_OUT_OF_RANGE,
     TrapCause.MISALIGNED,
     TrapCause.OPERAND_OVERLAP,
     TrapCause.TOKEN_UNDERFLOW,
+    TrapCause.TOKEN_OVERFLOW,
+    TrapCause.END_OF_PROGRAM,
 )
 _VECTOR_OPS = [op for op in Opcode if op.is_vector]
 _WEIGHT_STREAMS = 6
@@ -268,8 +273,29 @@ class _Generator:
         return ins
 
 
+def _unsupported(config: HardwareConfig) -> Instruction | None:
+    """A ``load_wgt`` in a precision or format ``config`` does not support, if it lacks one."""
+    precisions = [p for p in Precision if p not in config.mac.precisions]
+    formats_ = [f for f in WeightFormat if f not in config.decompressor.formats]
+    if not (precisions or formats_):
+        return None
+    return Instruction.make(
+        Opcode.LOAD_WGT,
+        count=1,
+        prec=(precisions or list(config.mac.precisions))[0],
+        format=(formats_ or list(config.decompressor.formats))[0],
+    )
+
+
+def injectable_causes(config: HardwareConfig) -> tuple[TrapCause, ...]:
+    """The causes :func:`random_program` can inject for ``config``: :data:`INJECTABLE`, and
+    ``unsupported`` when the config lacks a precision or a weight format."""
+    return INJECTABLE + ((TrapCause.UNSUPPORTED,) if _unsupported(config) else ())
+
+
 def _trapping(rng: np.random.Generator, config: HardwareConfig, cause: TrapCause) -> int:
-    """A 128-bit word that traps with ``cause`` wherever it is placed in a program."""
+    """A 128-bit word that traps with ``cause`` wherever it is placed in a program (for
+    ``token_overflow``: after a barrier and a full queue, see :func:`random_program`)."""
     make = Instruction.make
     if cause is TrapCause.ILLEGAL_INSTRUCTION:
         word = int.from_bytes(encode(make(Opcode.HALT)), "little")
@@ -290,6 +316,11 @@ def _trapping(rng: np.random.Generator, config: HardwareConfig, cause: TrapCause
             a_addr=0,
             len=2,
         )
+    elif cause is TrapCause.UNSUPPORTED:
+        ins = _unsupported(config)
+    elif cause is TrapCause.TOKEN_OVERFLOW:
+        # One token more than the load->compute queue holds.
+        ins = make(Opcode.NOP, stream=Stream.LOAD, push_next=1)
     else:
         # Waits for a token in a queue that the barrier just before it left empty.
         ins = make(Opcode.NOP, stream=Stream.LOAD, pop_next=1)
@@ -304,23 +335,32 @@ def random_program(
 ) -> GeneratedProgram:
     """A race-free random program of about ``length`` instructions, ending in ``halt``.
 
-    With ``trap``, one instruction past the middle traps with that cause; the program is
-    valid up to it.
+    With ``trap`` (one of :func:`injectable_causes`), the program is valid up to an
+    instruction past the middle that traps with that cause; with ``end_of_program``, the
+    program simply ends there, without a ``halt``.
     """
+    if trap is not None and trap not in injectable_causes(config):
+        raise ValueError(f"config {config.name} cannot trap with {trap.label}")
     gen = _Generator(rng, config)
     builder = _Builder(rng, config)
     for _ in range(length):
         builder.emit(gen.instruction())
     trap_index = None
     words_after: list[int] = []
-    if trap is not None:
-        if trap is TrapCause.TOKEN_UNDERFLOW:
+    if trap is TrapCause.END_OF_PROGRAM:
+        trap_index = len(builder.code)
+    elif trap is not None:
+        if trap in (TrapCause.TOKEN_UNDERFLOW, TrapCause.TOKEN_OVERFLOW):
             builder.barrier()  # leaves every queue empty
+        if trap is TrapCause.TOKEN_OVERFLOW:
+            fill = Instruction.make(Opcode.NOP, stream=Stream.LOAD, push_next=1)
+            builder.code += [fill] * config.control.token_queue_depth
         trap_index = len(builder.code)
         words_after.append(_trapping(rng, config, trap))
         for _ in range(3):  # never executed: the trap is precise
             builder.emit(gen.instruction())
-    builder.emit(Instruction.make(Opcode.HALT))
+    if trap is not TrapCause.END_OF_PROGRAM:
+        builder.emit(Instruction.make(Opcode.HALT))
     words = [int.from_bytes(encode(i), "little") for i in builder.code]
     if trap_index is not None:
         words[trap_index:trap_index] = words_after

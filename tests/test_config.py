@@ -11,6 +11,7 @@ from edgenpu.config import (
     config_from_dict,
     config_to_dict,
     load_config,
+    override,
 )
 from edgenpu.errors import ConfigError
 from edgenpu.formats import WeightFormat
@@ -124,3 +125,27 @@ def test_missing_file_lists_bundled_configs():
 def test_top_level_must_be_a_mapping(tmp_path):
     with pytest.raises(ConfigError, match=r"\(top level\): must be a mapping"):
         load_config(write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_override_changes_fields_and_validates():
+    tiny = load_config("tiny")
+    changed = override(tiny, {"name": "tiny-int8", "mac.precisions": ["int8"], "dram.bytes": 4096})
+    assert changed.mac.precisions == (Precision.INT8,)
+    assert changed.dram.bytes == 4096 and changed.name == "tiny-int8"
+    assert changed.sram == tiny.sram
+    assert override(tiny, {}) == tiny
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mac.widht": 3}, "tiny with overrides: mac.widht: no such field"),
+        ({"mac": 3}, "tiny with overrides: mac: no such field"),
+        ({"mac.lanes.x": 3}, "tiny with overrides: mac.lanes.x: no such field"),
+        ({"decompressor.formats": ["bitmask"]}, "tiny with overrides: decompressor.formats: must"),
+    ],
+)
+def test_override_names_the_bad_path(changes, message):
+    with pytest.raises(ConfigError) as info:
+        override(load_config("tiny"), changes)
+    assert str(info.value).startswith(message)

@@ -27,7 +27,7 @@ from edgenpu.rtl.dispatcher import QUEUES, Dispatcher
 from edgenpu.sim.benches.dispatcher_ref import Expected, expected, hand_cases, timing, word_of
 from edgenpu.sim.cocotb_streams import Clocked, StreamSource
 from edgenpu.sim.hdl_build import bench_params
-from edgenpu.sim.random_programs import INJECTABLE, random_program
+from edgenpu.sim.random_programs import injectable_causes, random_program
 
 #: Random programs per injected cause (and clean ones) per latency mode.
 PROGRAMS_PER_CAUSE = 12
@@ -206,7 +206,7 @@ async def _random_programs(dut: Any, *, random_latency: bool, seed_offset: int) 
     await bench.start()
     bench.random_latency = random_latency
     began, wall, runs = bench.clock.cycle, time.perf_counter(), 0
-    for cause in (None, *INJECTABLE):
+    for cause in (None, *injectable_causes(bench.config)):
         for i in range(PROGRAMS_PER_CAUSE):
             if not random_latency:
                 bench.latencies = {s: int(bench.rng.integers(1, 7)) for s in Stream}

@@ -9,19 +9,22 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgenpu.config import load_config
-from edgenpu.isa import Opcode, decode
+from edgenpu.config import load_config, override
+from edgenpu.isa import Opcode, TrapCause, decode
 from edgenpu.sim.functional import run
 from edgenpu.sim.interleave import run_interleaved
-from edgenpu.sim.random_programs import INJECTABLE, random_program
+from edgenpu.sim.random_programs import injectable_causes, random_program
 
 # The default config with a small DRAM: generated programs stay in the first 64 KiB, and
 # comparing two 64 MiB DRAMs per program would dominate the test's time.
 _DEFAULT = load_config("default")
-CONFIGS = [
-    load_config("tiny"),
-    replace(_DEFAULT, dram=replace(_DEFAULT.dram, bytes=1 << 18)),
-]
+_TINY = load_config("tiny")
+CONFIGS = [_TINY, replace(_DEFAULT, dram=replace(_DEFAULT.dram, bytes=1 << 18))]
+#: Tiny without int4 and the 2:4 format: a config on which ``unsupported`` can be injected.
+TINY_INT8 = override(
+    _TINY,
+    {"name": "tiny-int8", "mac.precisions": ["int8"], "decompressor.formats": ["dense", "bitmask"]},
+)
 #: Programs per config in the regular suite; soak runs take EDGENPU_SOAK_PROGRAMS.
 SAMPLE = 100
 
@@ -60,8 +63,11 @@ def test_soak_random_programs(config):
     check_programs(config, range(10_000, 10_000 + count))
 
 
-@pytest.mark.parametrize("cause", INJECTABLE, ids=lambda c: c.label)
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    ("config", "cause"),
+    [(c, cause) for c in [*CONFIGS, TINY_INT8] for cause in injectable_causes(c)],
+    ids=lambda v: getattr(v, "label", None) or v.name,
+)
 def test_injected_traps_are_reported_where_injected(config, cause):
     for seed in range(10):
         generated = random_program(np.random.default_rng(seed), config, length=20, trap=cause)
@@ -70,6 +76,13 @@ def test_injected_traps_are_reported_where_injected(config, cause):
         assert (result.trap.cause, result.trap.index) == (cause, generated.trap_index), (
             f"seed {seed}: {result.trap}"
         )
+
+
+def test_every_cause_is_injectable_somewhere():
+    assert set(injectable_causes(TINY_INT8)) == set(TrapCause) - {TrapCause.NONE}
+    assert TrapCause.UNSUPPORTED not in injectable_causes(_TINY)
+    with pytest.raises(ValueError, match="config tiny cannot trap with unsupported"):
+        random_program(np.random.default_rng(0), _TINY, trap=TrapCause.UNSUPPORTED)
 
 
 def test_an_unsynchronised_program_is_caught_as_a_race():
