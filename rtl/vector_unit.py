@@ -23,7 +23,7 @@ allows) reads every element before overwriting it.
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -216,7 +216,12 @@ class VectorUnit(wiring.Component):
             head_j = Signal(signed(32), name=f"head_now{j}")
             m.d.comb += head_j.eq(Mux(s1_first, v, h))
             head.append(head_j)
-        head_array = Array(head)
+        # A lane picks its head element with a word select (a continuous assignment in the
+        # Verilog), not an ``Array``: Yosys writes that as an ``always @*`` process, which an
+        # event-driven simulator runs only when an input changes (under IEEE 1800 Yosys's
+        # time-0 trigger makes no event), so while the index and ``head`` kept their initial
+        # values Icarus held the pick at X. The hardware is the same multiplexer.
+        head_words = Cat(*head)
 
         op = ins.opcode
         s2_valid = Signal()
@@ -225,7 +230,7 @@ class VectorUnit(wiring.Component):
         # Named signals at each step: Verilator would otherwise copy a shared expression (the
         # lane's b selection, the rounded value) into each of its uses.
         for j in range(V):
-            from_head = head_array[s1_head_idx[j]] if V > 1 else head[0]
+            from_head = head_words.word_select(s1_head_idx[j], 32).as_signed() if V > 1 else head[0]
             a_j = Signal(signed(32), name=f"a{j}")
             b_j = Signal(signed(32), name=f"b{j}")
             m.d.comb += [

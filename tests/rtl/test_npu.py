@@ -4,8 +4,9 @@ The cocotb bench (``edgenpu.sim.benches.npu_bench``) runs the tiny kernels of
 ``tests/rtl/kernels`` and random programs (clean and with every injectable trap) on the tiny
 configuration with a 16 KiB simulation DRAM, and compares the DRAM and every on-chip memory
 byte for byte, halt/trap, cause and index, and each program's cycles with
-``npu_ref.timing`` (exactly). Verilator runs 60 clean programs and 15 per injectable trap,
-Icarus 4 and 1 each. ``EDGENPU_NPU_MAC=0`` builds without the MAC array (its ``matmul``s
+``npu_ref.timing`` (exactly). Verilator runs 80 clean programs and 20 per injectable trap
+(220 in all), Icarus 4 and 1 each; a reduced build (int8 and dense only) shows
+``unsupported``; the ``soak`` test runs 5,000. ``EDGENPU_NPU_MAC=0`` builds without the MAC array (its ``matmul``s
 become ``nop``s with the same tokens); ``EDGENPU_NPU_PROGRAMS`` changes the count.
 """
 
@@ -17,13 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from edgenpu.config import load_config
+from edgenpu.config import load_config, override
 from edgenpu.isa import Opcode
 from edgenpu.rtl.command_adapter import CommandAdapter, command_fields
 from edgenpu.rtl.compute_router import ComputeRouter
 from edgenpu.rtl.npu import Npu
 from edgenpu.sim.benches.npu_ref import KERNELS_ENV, bench_config, params
 from edgenpu.sim.hdl_build import run_cocotb
+from edgenpu.sim.random_programs import injectable_causes
 
 BENCH = "edgenpu.sim.benches.npu_bench"
 KERNELS = Path(__file__).parent / "kernels"
@@ -87,9 +89,10 @@ def test_command_fields_follow_the_opcode():
     assert seen == [0x1234567, 0x1234567]
 
 
-#: Random programs per run (clean; a quarter as many per injected trap cause): Icarus runs a
-#: program about three times slower than Verilator, and builds in a second.
-PROGRAMS = {"verilator": 60, "icarus": 4}
+#: Random programs per run (clean; a quarter as many per injected trap cause, so 80 make 220
+#: in all): Icarus runs a program about three times slower than Verilator, and builds in a
+#: second.
+PROGRAMS = {"verilator": 80, "icarus": 4}
 
 
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
@@ -109,6 +112,43 @@ def test_npu_bench(simulator):
         },
     )
     assert run.tests == 3
+
+
+def test_unsupported_traps_on_a_reduced_config():
+    """A processor built without int4 and the 2:4 format traps on them as ``unsupported``
+    (the bundled configs support everything, so only a reduced build reaches that cause)."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog is not installed (the Icarus run needs it on PATH)")
+    reduced = override(
+        TINY,
+        {"name": "tiny-int8", "mac.precisions": ["int8"], "decompressor.formats": ["dense"]},
+    )
+    run_cocotb(
+        Npu.from_config,
+        params(reduced, mac_array=MAC),
+        BENCH,
+        "icarus",
+        testcase="random_programs_agree",
+        extra_env={"EDGENPU_NPU_PROGRAMS": "4"},
+    )
+
+
+@pytest.mark.soak
+def test_npu_soak():
+    """Thousands of random programs on Verilator (``EDGENPU_SOAK_PROGRAMS`` in all, default
+    5,000: clean and every injectable trap), seeded apart from the regular run."""
+    total = int(os.environ.get("EDGENPU_SOAK_PROGRAMS", "5000"))
+    causes = len(injectable_causes(TINY))
+    clean = max(4, total * 4 // (4 + causes))  # clean + causes * clean / 4 == total
+    run_cocotb(
+        Npu.from_config,
+        params(TINY, mac_array=MAC),
+        BENCH,
+        "verilator",
+        testcase="random_programs_agree",
+        seed=int(os.environ.get("EDGENPU_SEED", "1000")),
+        extra_env={"EDGENPU_NPU_PROGRAMS": str(clean)},
+    )
 
 
 def test_worked_example_timing():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 
 import numpy as np
 import pytest
@@ -194,6 +195,26 @@ def test_amaranth_sim(lanes):
 @pytest.mark.parametrize("config", ["tiny", "default"])
 def test_verilog_lints_clean(config):
     lint(verilog_for(VectorUnit.from_config, {"config": load_config(config)}))
+
+
+#: A combinational process as Yosys writes it: ``always @* begin`` to the ``end`` at its indent.
+_PROCESS = re.compile(
+    r"^(?P<indent>[ \t]*)always @\* begin\n(?P<body>.*?)^(?P=indent)end$", re.M | re.S
+)
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_reset_wakes_every_combinational_process(lanes):
+    """Every ``always @*`` process of the unit's Verilog reads ``rst``, so the benches' reset
+    evaluates it. An event-driven simulator runs such a process only when an input changes
+    (Yosys's time-0 trigger makes no event under IEEE 1800, which Icarus follows with
+    ``-g2012``): one whose inputs all keep their initial values, as the head pick's did for a
+    first instruction with a zero ``b``, stays X in Icarus while Verilator computes it."""
+    text = verilog_for(VectorUnit.from_config, {"config": _lanes(TINY, lanes)}).read_text()
+    processes = [match["body"] for match in _PROCESS.finditer(text)]
+    assert processes, "no always @* process found: has Yosys's Verilog changed shape?"
+    asleep = [body for body in processes if not re.search(r"\brst\b", body)]
+    assert not asleep, f"{len(asleep)} process(es) reset does not wake, first:\n{asleep[0]}"
 
 
 @pytest.mark.parametrize("config", ["tiny", "default"])
