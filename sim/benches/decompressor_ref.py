@@ -2,7 +2,8 @@
 
 Everything here is derived from the reference codec (:mod:`edgenpu.formats`) and the timing
 rules of ``docs/microarchitecture.md`` ("Decompressor"); :func:`timing` is those rules in
-executable form. No cocotb imports, so the Amaranth-level tests use it as well.
+executable form, defined once in :mod:`edgenpu.sim.perf.decompressor_rules`. No cocotb
+imports, so the Amaranth-level tests use it as well.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from edgenpu import formats
 from edgenpu.config import HardwareConfig
 from edgenpu.formats import BLOCK, WeightFormat, bitmask, nm
 from edgenpu.precision import Precision, pack, packed_size
+from edgenpu.sim.perf.decompressor_rules import Timing, timing
 
 __all__ = [
     "Beat",
@@ -61,47 +63,6 @@ class Case:
             f"{self.label}: {self.fmt.label} {self.prec.label} count={self.count} "
             f"addr={self.addr:#x} consumed={self.consumed}"
         )
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Cycles, counted from the command's transfer (cycle 0), of each write beat and of the
-    ``done`` transfer, when input and output never stall."""
-
-    writes: tuple[int, ...]
-    done: int
-
-
-def timing(
-    block_sizes: np.ndarray | list[int] | tuple[int, ...],
-    count: int,
-    input_bytes: int,
-    output_elements: int,
-) -> Timing:
-    """The decompressor's timing rules (docs/microarchitecture.md, "Decompressor").
-
-    Block ``i`` of ``b_i`` bytes and ``n_i`` elements takes ``g_i = ceil(b_i / IN)`` gather
-    cycles and ``w_i = ceil(n_i / OUT)`` write beats. Its final take is in cycle ``F_i``::
-
-        F_0 = 1 + g_0
-        F_i = F_{i-1} + max(g_i, w_{i-1})
-
-    its beats are written in cycles ``F_i + 1 .. F_i + w_i`` and ``done`` transfers in
-    ``F_last + w_last + 1`` (cycle 1 if ``count`` is 0).
-    """
-    sizes = [int(b) for b in block_sizes]
-    if count == 0:
-        return Timing((), 1)
-    elements = [min(BLOCK, count - BLOCK * i) for i in range(len(sizes))]
-    gather = [-(-b // input_bytes) for b in sizes]
-    beats = [-(-n // output_elements) for n in elements]
-    writes: list[int] = []
-    final = 1 + gather[0]
-    for i in range(len(sizes)):
-        if i:
-            final += max(gather[i], beats[i - 1])
-        writes.extend(final + 1 + k for k in range(beats[i]))
-    return Timing(tuple(writes), writes[-1] + 1)
 
 
 def expected_beats(dense: bytes, addr: int, beat_bytes: int, addr_bits: int) -> tuple[Beat, ...]:

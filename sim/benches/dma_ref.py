@@ -1,6 +1,7 @@
 """What the DMA units must do: random ``load``/``store`` instructions, their effect (from the
 functional simulator) and their cycles (:func:`timing`, the rules of
-``docs/microarchitecture.md``, "DMA", in executable form).
+``docs/microarchitecture.md``, "DMA", in executable form, defined once in
+:mod:`edgenpu.sim.perf.dma_rules`).
 
 No cocotb imports, so the Amaranth-level tests use it as well.
 """
@@ -14,10 +15,11 @@ import numpy as np
 
 from edgenpu import formats
 from edgenpu.config import HardwareConfig
-from edgenpu.isa import DRAM_ADDR_BITS, Instruction, Opcode, Space
+from edgenpu.isa import Instruction, Opcode, Space
 from edgenpu.isa.access import check
 from edgenpu.sim.benches import decompressor_ref
 from edgenpu.sim.functional import ExecStats, Machine, execute
+from edgenpu.sim.perf.dma_rules import Timing, beats, timing, weight_start
 
 __all__ = [
     "Timing",
@@ -28,6 +30,7 @@ __all__ = [
     "make_instructions",
     "reference",
     "timing",
+    "weight_start",
 ]
 
 #: The DRAM of the benches: small, so that the host port fills and drains it quickly.
@@ -40,78 +43,6 @@ def bench_config(config: HardwareConfig) -> HardwareConfig:
         config,
         dram=dataclasses.replace(config.dram, bytes=min(config.dram.bytes, BENCH_DRAM_BYTES)),
     )
-
-
-def beats(ins: Instruction, beat_bytes: int) -> list[tuple[int, int]]:
-    """The DRAM beats a ``load`` or ``store`` touches, in order: ``(row, beat address)``.
-
-    Row ``r`` spans DRAM bytes ``[s, s + n)``, ``s = dram + r * stride`` (mod ``2**32``),
-    ``n = len * unit_bytes``, hence beats ``s // B .. (s + n - 1) // B``: the ``B``-aligned
-    words it touches, whatever its alignment.
-    """
-    rows, n = ins["rows"], ins["len"] * ins["space"].unit_bytes
-    if not rows or not n:
-        return []
-    out = []
-    for r in range(rows):
-        s = (ins["dram"] + r * ins["stride"]) % (1 << DRAM_ADDR_BITS)
-        out += [(r, a) for a in range(s // beat_bytes, (s + n - 1) // beat_bytes + 1)]
-    return out
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Cycles from the command's transfer (cycle 0), with the DRAM channels always ready and
-    ``done`` always taken.
-
-    ``requests``: each DRAM read request (load) or on-chip read (store). ``writes``: each
-    on-chip write (load) or DRAM write (store), one per beat. ``done``: the ``done``
-    transfer; the unit takes its next command in cycle ``done + 1`` at the earliest.
-    """
-
-    requests: tuple[int, ...]
-    writes: tuple[int, ...]
-    done: int
-
-
-def weight_start(ins: Instruction, beat_bytes: int, latency: int) -> int:
-    """Rule W2: the cycle the decompressor takes a ``load_wgt``'s command, ``S = 2 + L``,
-    plus one when ``dram`` is not beat-aligned (the aligner needs the second beat too)."""
-    return 2 + latency + (ins["dram"] % beat_bytes != 0)
-
-
-def timing(
-    ins: Instruction,
-    beat_bytes: int,
-    latency: int,
-    *,
-    block_sizes: tuple[int, ...] | None = None,
-    output_elements: int | None = None,
-) -> Timing:
-    """The DMA timing rules (``docs/microarchitecture.md``, "DMA"), for ``load``/``store``
-    and, given the stream's ``block_sizes`` and the decompressor's ``output_elements``,
-    ``load_wgt`` (whose ``requests`` are left empty: they depend on the FIFO's credits).
-
-    With ``R`` = ``len(beats(ins, B))``: beat ``k`` is requested (load: DRAM read; store:
-    on-chip read) in cycle ``1 + k``. Load: its data arrives and is written on chip in
-    cycle ``1 + k + L``; ``done`` in cycle ``R + L + 1``. Store: its DRAM write is in cycle
-    ``2 + k``; ``done`` in cycle ``R + 2``. With ``R = 0``, ``done`` is in cycle 1.
-    """
-    if ins.opcode is Opcode.LOAD_WGT:
-        if not ins["count"]:
-            return Timing((), (), 1)
-        start = weight_start(ins, beat_bytes, latency)
-        dec = decompressor_ref.timing(block_sizes, ins["count"], beat_bytes, output_elements)
-        return Timing((), tuple(start + c for c in dec.writes), start + dec.done)
-    R = len(beats(ins, beat_bytes))
-    requests = tuple(1 + k for k in range(R))
-    if not R:
-        return Timing((), (), 1)
-    if ins.opcode is Opcode.LOAD:
-        return Timing(requests, tuple(1 + k + latency for k in range(R)), R + latency + 1)
-    if ins.opcode is Opcode.STORE:
-        return Timing(requests, tuple(2 + k for k in range(R)), R + 2)
-    raise ValueError(f"timing covers load and store, not {ins.opcode.label}")
 
 
 def reference(ins: Instruction, machine: Machine) -> None:

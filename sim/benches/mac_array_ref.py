@@ -17,6 +17,7 @@ from edgenpu.isa import Instruction, Opcode
 from edgenpu.isa.access import check
 from edgenpu.precision import Precision, pack, packed_size, unpack
 from edgenpu.sim import functional
+from edgenpu.sim.perf.mac_rules import PIPELINE_DEPTH, Timing, timing
 
 __all__ = [
     "PIPELINE_DEPTH",
@@ -26,61 +27,6 @@ __all__ = [
     "make_cases",
     "timing",
 ]
-
-#: ``P`` of the rules: a matmul occupies the array ``P + N`` cycles, ``N`` its window cycles.
-#: (The RTL states the same number as ``edgenpu.rtl.mac_array.PIPELINE_DEPTH``.)
-PIPELINE_DEPTH = 5
-
-
-@dataclass(frozen=True)
-class Timing:
-    """A matmul's cycles and multiplier-slot counts.
-
-    ``windows`` is ``N``, the sum of the window cycles; ``done`` the cycle of the ``done``
-    transfer counted from the command's (cycle 0), ``P + N - 1`` (1 for an empty matmul);
-    ``work`` the pairs that took a multiplier slot and ``gated`` those of them with a zero
-    operand.
-    """
-
-    windows: int
-    done: int
-    work: int
-    gated: int
-
-
-def timing(weights: np.ndarray, x: np.ndarray, prec: Precision, config: HardwareConfig) -> Timing:
-    """The MAC array's timing rules for ``weights`` (rows x cols) and inputs ``x`` (n x cols).
-
-    Row groups of ``L`` rows, each (group, vector) swept in windows of ``K = S * M'`` columns;
-    a lane's work in a window is its pairs that are not skipped; the window takes
-    ``max(1, max over lanes ceil(work / M'))`` cycles; ``done`` transfers in cycle
-    ``P + N - 1`` (``P`` = :data:`PIPELINE_DEPTH`).
-    """
-    rows, cols = weights.shape
-    n = x.shape[0]
-    if not (rows and cols and n):
-        return Timing(0, 1, 0, 0)
-    L, M, S = config.mac.lanes, config.mac.macs_per_lane, config.zero_skip.lookahead
-    mp = M * (8 // prec.bits)
-    K = S * mp
-    wn, xn = weights != 0, x != 0
-    wmask = wn if config.zero_skip.weights else np.ones_like(wn)
-    xmask = xn if config.zero_skip.activations else np.ones_like(xn)
-    windows = -(-cols // K)
-    groups = -(-rows // L)
-    # Pad to whole windows and groups with non-pairs (they are never work).
-    wpad = np.zeros((groups * L, windows * K), dtype=np.int64)
-    wpad[:rows, :cols] = wmask
-    xpad = np.zeros((n, windows * K), dtype=np.int64)
-    xpad[:, :cols] = xmask
-    # work[r, j, w]: row r's work pairs with vector j in window w.
-    work = np.einsum("rwk,jwk->rjw", wpad.reshape(-1, windows, K), xpad.reshape(n, windows, K))
-    lane_cycles = -(-work // mp)
-    window_cycles = np.maximum(1, lane_cycles.reshape(groups, L, n, windows).max(axis=1))
-    total_work = int(work.sum())
-    full = int((wn.astype(np.int64) @ xn.astype(np.int64).T).sum())
-    n_cycles = int(window_cycles.sum())
-    return Timing(n_cycles, PIPELINE_DEPTH + n_cycles - 1, total_work, total_work - full)
 
 
 @dataclass(frozen=True)

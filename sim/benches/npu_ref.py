@@ -10,16 +10,10 @@ runs random programs.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-from collections import deque
-from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
-from edgenpu import formats
 from edgenpu.config import HardwareConfig
 from edgenpu.errors import ProgramError
 from edgenpu.isa import (
@@ -30,17 +24,10 @@ from edgenpu.isa import (
     Stream,
     decode,
     encode,
-    stream_of,
 )
 from edgenpu.isa.asm import assemble_file
-from edgenpu.precision import packed_size, unpack
-from edgenpu.sim import functional
-from edgenpu.sim.benches import (
-    dispatcher_ref,
-    dma_ref,
-    mac_array_ref,
-    vector_unit_ref,
-)
+from edgenpu.sim import functional, perf
+from edgenpu.sim.perf.units import unit_cost, unit_of
 
 __all__ = [
     "BENCH_DRAM_BYTES",
@@ -100,51 +87,11 @@ def executes_matmul(program: Program, config: HardwareConfig, entry: int = 0) ->
 
 def unit_done(ins: Instruction, state: functional.Machine, config: HardwareConfig) -> int:
     """The cycle, counted from the unit's command transfer, in which the unit executing
-    ``ins`` on ``state`` signals ``done`` (its ``D``, by the unit's own rules)."""
-    B, L = config.dram.bandwidth_bytes_per_cycle, config.dram.latency_cycles
-    op = ins.opcode
-    if op in (Opcode.LOAD, Opcode.STORE):
-        return dma_ref.timing(ins, B, L).done
-    if op is Opcode.LOAD_WGT:
-        count, fmt, prec = ins["count"], ins["format"], ins["prec"]
-        if not count:
-            return 1
-        stream = state.dram[ins["dram"] :].tobytes()
-        _, consumed = formats.decode(stream, count, fmt, prec, strict=False)
-        sizes = formats.block_sizes(stream[:consumed], count, fmt, prec)
-        out = config.decompressor.output_elements_per_cycle
-        return dma_ref.timing(ins, B, L, block_sizes=tuple(sizes), output_elements=out).done
-    if op is Opcode.MATMUL:
-        rows, cols, n, prec = ins["rows"], ins["cols"], ins["n"], ins["prec"]
-        if not (rows and cols and n):
-            return 1
-        w = unpack(
-            state.wgt[ins["w"] : ins["w"] + packed_size(rows * cols, prec)], rows * cols, prec
-        ).reshape(rows, cols)
-        act = state.act.view(np.int8)
-        x = np.stack([act[ins["x"] + j * ins["x_stride"] :][:cols] for j in range(n)])
-        return mac_array_ref.timing(w, x, prec, config).done
-    if op.is_vector:
-        return vector_unit_ref.timing(ins["len"], config.vector.lanes).done
-    raise ValueError(f"no unit executes {op.label}")
-
-
-class _Latencies(Mapping):
-    """Per-stream unit latencies handed out one instruction at a time, in program order:
-    :func:`dispatcher_ref.timing` reads ``latencies[stream]`` exactly once per instruction it
-    issues to that stream's unit, so a queue per stream gives each instruction its own."""
-
-    def __init__(self, per_stream: dict[Stream, list[int]]) -> None:
-        self._queues = {s: deque(v) for s, v in per_stream.items()}
-
-    def __getitem__(self, s: Stream) -> int:
-        return self._queues[s].popleft()
-
-    def __iter__(self):
-        return iter(self._queues)
-
-    def __len__(self) -> int:
-        return len(self._queues)
+    ``ins`` on ``state`` signals ``done`` (its ``D``, by the unit's own rules, which the
+    performance model defines: :func:`edgenpu.sim.perf.units.unit_cost`)."""
+    if unit_of(ins) is None:
+        raise ValueError(f"no unit executes {ins.opcode.label}")
+    return unit_cost(ins, state, config).done
 
 
 def timing(
@@ -153,19 +100,13 @@ def timing(
     """The whole program's cycles (the ``cycles`` output: from ``start`` to the first cycle
     ``halted``/``trapped`` is high), from reset token counts and ``machine``'s memories.
 
-    The dispatcher's rules (``dispatcher_ref.timing``) with each instruction's unit latency
-    ``L_s`` set to that unit's ``done`` cycle ``D`` for the data it finds, which the top's
-    glue keeps exact: it adds no register between a unit and the dispatcher.
+    This is the performance model's count (:func:`edgenpu.sim.perf.run`): the dispatcher's
+    rules with each instruction's unit latency ``L_s`` set to that unit's ``done`` cycle
+    ``D`` for the data it finds, which the top's glue keeps exact: it adds no register
+    between a unit and the dispatcher.
     """
-    state = copy.deepcopy(machine)
-    plan = functional.dispatch(program, config, entry)
-    stats = functional.ExecStats()
-    per_stream: dict[Stream, list[int]] = {s: [] for s in Stream}
-    for ins in plan.instructions:
-        if ins.opcode is not Opcode.NOP:
-            per_stream[stream_of(ins)].append(unit_done(ins, state, config))
-        functional.execute(ins, state, stats)
-    return dispatcher_ref.timing(plan, config, _Latencies(per_stream)).cycles
+    reset = dataclasses.replace(machine, tokens=dict.fromkeys(functional.QUEUES, 0))
+    return perf.run(program, config, entry, reset, ranges=()).cycles
 
 
 def without_matmul(program: Program) -> Program:

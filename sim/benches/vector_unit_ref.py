@@ -3,9 +3,10 @@
 The expected memory contents come from the functional simulator itself
 (:func:`edgenpu.sim.functional.execute` on the same instruction and memories), never from a
 re-derivation of the arithmetic; :func:`timing` is the rules of ``docs/microarchitecture.md``
-("Vector unit") in executable form. :class:`Memories` is the SRAM model both benches use
-(the cocotb one and the Amaranth-simulator tests): the unit's ports against flat byte arrays,
-with the one-cycle read latency of ``rtl/ports.py``. No cocotb imports here.
+("Vector unit") in executable form, defined once in :mod:`edgenpu.sim.perf.vector_rules`.
+:class:`Memories` is the SRAM model both benches use (the cocotb one and the
+Amaranth-simulator tests): the unit's ports against flat byte arrays, with the one-cycle read
+latency of ``rtl/ports.py``. No cocotb imports here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from edgenpu.isa import LUT_ENTRIES, Instruction, Opcode, OperandKind, Space
 from edgenpu.isa.access import check, vector_operands
 from edgenpu.isa.disasm import disassemble_instruction
 from edgenpu.sim.functional import ExecStats, Machine, execute
+from edgenpu.sim.perf.vector_rules import PIPELINE_DEPTH, Timing, timing
 
 __all__ = [
     "BINARY",
@@ -43,38 +45,6 @@ BINARY = (Opcode.VADD, Opcode.VSUB, Opcode.VMUL, Opcode.VMAX, Opcode.VMIN)
 UNARY = (Opcode.VCOPY, Opcode.VRELU, Opcode.VCLAMP, Opcode.VLUT)
 KINDS = tuple(OperandKind)
 SHIFTS = (0, 1, 7, 31, 63)
-#: Cycles from a beat's read to its write (issue, operate, round, write).
-PIPELINE_DEPTH = 3
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Cycles, counted from the command's transfer (cycle 0), with ``done`` always ready.
-
-    ``reads[k]`` and ``writes[k]`` are beat ``k``'s read and write cycles, ``done`` the cycle
-    of the ``done`` transfer and ``next_command`` the first cycle the next command can
-    transfer in.
-    """
-
-    reads: tuple[int, ...]
-    writes: tuple[int, ...]
-    done: int
-    next_command: int
-
-
-def timing(length: int, lanes: int) -> Timing:
-    """The vector unit's timing rules (docs/microarchitecture.md, "Vector unit").
-
-    An instruction of ``len`` elements has ``B = ceil(len / V)`` beats, whatever its opcode,
-    operand kinds, shift and period. Beat ``k`` is read in cycle ``1 + k`` and written in
-    cycle ``1 + k + PIPELINE_DEPTH = 4 + k``; ``done`` transfers with the last write, in
-    cycle ``B + 3`` (cycle 1 if ``len`` is 0), and the next command in the cycle after.
-    """
-    beats = -(-length // lanes)
-    reads = tuple(1 + k for k in range(beats))
-    writes = tuple(r + PIPELINE_DEPTH for r in reads)
-    done = writes[-1] if beats else 1
-    return Timing(reads, writes, done, done + 1)
 
 
 @dataclass
