@@ -1,7 +1,9 @@
 """The ``edgenpu`` command line: a thin layer over the library.
 
 Every error a user can cause is printed as one ``error: ...`` line naming the culprit, with
-exit status 1. A program that traps in simulation exits with status 3 after its report.
+exit status 1. A program that traps in simulation exits with status 3 after its report; a
+program on which the RTL and the functional simulator disagree (``edgenpu rtl run``) exits
+with status 5 after naming the first instruction whose effect differs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from edgenpu.formats import FormatError
 EXIT_TRAP = 3
 #: Exit status when another legal order of the streams changes the result (a data race).
 EXIT_RACE = 4
+#: Exit status when the RTL and the functional simulator disagree on a program.
+EXIT_DISAGREE = 5
 
 
 def _one_line_errors(fn):
@@ -208,6 +212,231 @@ def _print_summary(summary: dict, outputs: dict[str, np.ndarray]) -> None:
         flat = values.reshape(-1)
         shown = " ".join(str(v) for v in flat[:8]) + (" ..." if flat.size > 8 else "")
         click.echo(f"  output {name} {values.dtype}{list(values.shape)}: {shown}")
+
+
+def _entry(entry: str) -> int | str:
+    return int(entry) if entry.isdigit() else entry
+
+
+@main.command()
+@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-c",
+    "--config",
+    "config_name",
+    default="default",
+    show_default=True,
+    help="Hardware config: a YAML file or a bundled name.",
+)
+@click.option(
+    "-e", "--entry", default="0", show_default=True, help="Instruction index or entry symbol."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Chrome/Perfetto trace-event JSON of unit activity and stalls here "
+    "(1 us of the trace = 1 cycle).",
+)
+@click.option(
+    "--weight-density",
+    type=click.FloatRange(0.0, 1.0),
+    help="Statistical mode: the fraction of non-zero weights (with --activation-density); "
+    "the program's data are not used.",
+)
+@click.option(
+    "--activation-density",
+    type=click.FloatRange(0.0, 1.0),
+    help="Statistical mode: the fraction of non-zero activations.",
+)
+@_one_line_errors
+def perf(
+    program: Path,
+    config_name: str,
+    entry: str,
+    as_json: bool,
+    trace: Path | None,
+    weight_density: float | None,
+    activation_density: float | None,
+) -> None:
+    """Model PROGRAM's cycles, stalls, traffic and energy, exactly as the RTL counts them."""
+    from edgenpu.config import load_config
+    from edgenpu.sim import perf as model
+
+    if (weight_density is None) != (activation_density is None):
+        raise click.UsageError("--weight-density and --activation-density go together")
+    config = load_config(config_name)
+    prog = _read_program(program)
+    if weight_density is None:
+        report = model.run(prog, config, _entry(entry))
+    else:
+        report = model.estimate(
+            prog,
+            config,
+            _entry(entry),
+            weight_density=weight_density,
+            activation_density=activation_density,
+        )
+    if trace is not None:
+        model.write_trace(report, trace)
+    if as_json:
+        click.echo(json.dumps({"program": str(program), **model.report_to_dict(report)}, indent=2))
+    else:
+        click.echo(f"{program}: {model.format_report(report)}")
+    if not report.halted:
+        sys.exit(EXIT_TRAP)
+
+
+@main.group()
+def rtl() -> None:
+    """The processor's RTL: export Verilog, run programs on it."""
+
+
+_CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_name",
+    required=True,
+    help="Hardware config: a YAML file or a bundled name.",
+)
+
+
+@rtl.command("verilog")
+@_CONFIG_OPTION
+@click.option(
+    "--program-words",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Words of the instruction memory.",
+)
+@click.option(
+    "--dram-bytes",
+    type=int,
+    help="Size of the simulation DRAM, a power of two (default: the config's DRAM; its "
+    "initial contents are in the Verilog, so a large one makes a large file).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Verilog file to write.",
+)
+@_one_line_errors
+def rtl_verilog(config_name: str, program_words: int, dram_bytes: int | None, output: Path) -> None:
+    """Write the Verilog of the whole processor (module npu) for a config."""
+    from edgenpu.config import load_config
+    from edgenpu.sim.rtl_run import write_verilog
+
+    cfg = load_config(config_name)
+    write_verilog(cfg, output, program_words=program_words, dram_bytes=dram_bytes)
+    text = output.read_text()
+    modules = sum(line.startswith("module ") for line in text.splitlines())
+    size = cfg.dram.bytes if dram_bytes is None else dram_bytes
+    click.echo(
+        f"{output}: npu for {cfg.name} ({program_words} program words, {size:,} B DRAM), "
+        f"{modules} modules, {len(text):,} bytes"
+    )
+
+
+@rtl.command("run")
+@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_CONFIG_OPTION
+@click.option(
+    "-e",
+    "--entry",
+    default="0",
+    show_default=True,
+    help="Entry point: instruction index or entry symbol.",
+)
+@click.option(
+    "--sim",
+    "simulator",
+    type=click.Choice(["verilator", "icarus"]),
+    help="Simulator (default: $EDGENPU_SIM, else verilator).",
+)
+@click.option(
+    "--waves",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the simulator's whole trace here (.fst; .vcd from a Verilator without lz4).",
+)
+@click.option(
+    "--waves-window",
+    "window",
+    type=click.IntRange(min=1),
+    help="If the RTL disagrees, write a VCD of this many cycles around the issue of the "
+    "first instruction whose effect differs.",
+)
+@click.option(
+    "--window-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where --waves-window writes (default: PROGRAM's name with -window.vcd).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@_one_line_errors
+def rtl_run(
+    program: Path,
+    config_name: str,
+    entry: str,
+    simulator: str | None,
+    waves: Path | None,
+    window: int | None,
+    window_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Run PROGRAM (binary or assembly) once on the RTL and compare with the functional
+    simulator. Exit status: 0 agreed and halted, 3 agreed on a trap, 5 disagreed."""
+    from edgenpu.config import load_config
+    from edgenpu.sim.rtl_run import run_on_rtl
+
+    cfg = load_config(config_name)
+    prog = _read_program(program)
+    if window is not None and window_file is None:
+        window_file = Path(f"{program.stem}-window.vcd")
+    result = run_on_rtl(
+        prog,
+        cfg,
+        entry=_entry(entry),
+        simulator=simulator,
+        waves=waves,
+        window=window,
+        window_path=window_file,
+        name=str(program),
+        progress=lambda line: click.echo(line, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _print_rtl_run(result)
+    if not result.agreed:
+        sys.exit(EXIT_DISAGREE)
+    if result.trap is not None:
+        sys.exit(EXIT_TRAP)
+
+
+def _print_rtl_run(r) -> None:
+    rules = "matches the rules" if r.cycles == r.rules_cycles else f"rules {r.rules_cycles}"
+    click.echo(
+        f"{r.program} on {r.config} ({r.simulator}, {r.program_words} program words, "
+        f"{r.dram_bytes:,} B DRAM): {r.ending()}, {r.cycles:,} cycles ({rules})"
+    )
+    click.echo(
+        f"  functional simulator: {r.expected_ending()}; agreed: {'yes' if r.agreed else 'no'}"
+    )
+    if not r.status_agreed:
+        click.echo(f"  disagreement: RTL {r.ending()}, functional simulator {r.expected_ending()}")
+    if r.divergence is not None:
+        click.echo(f"  {r.divergence}")
+    click.echo(
+        f"  wall time {r.seconds:.2f} s (build {r.build_seconds:.2f} s); the program ran "
+        f"in {r.run_seconds:.3f} s: {r.cycles_per_second:,.0f} simulated cycles/s"
+    )
+    for label, path in (("waves", r.waves), ("window", r.window)):
+        if path is not None:
+            click.echo(f"  {label}: {path}")
+    for note in r.notes:
+        click.echo(f"  {note}")
 
 
 @main.group()

@@ -14,13 +14,28 @@ values. Programs: the kernels of ``npu_ref.kernels`` and random programs of
 ``edgenpu.sim.random_programs`` (clean and with every injectable trap); without the MAC
 array, only those that execute no ``matmul``. Each program's cycles (``cycles`` output) and
 the simulation speed are printed to the log, and the cycles appended to ``npu_cycles.csv``
-in the cocotb run directory.
+in the cocotb run directory. A memory difference is reported where it starts: the first
+instruction whose effect differs (``edgenpu.sim.divergence``).
+
+With ``EDGENPU_RTL_PROGRAM`` set (by ``edgenpu.sim.rtl_run``) the module has one more test,
+``run_program``, which runs that one program (a binary) from ``EDGENPU_RTL_ENTRY`` on the
+fresh DUT without comparing, and writes what the RTL did into ``EDGENPU_RTL_RESULT``: the
+ending, cycles and wall time (``result.json``), every memory (``memories.npz``) and, with
+``EDGENPU_RTL_RECORD=1``, the signals of ``rtl_run.TRACED_PORTS`` (and of
+``TRACED_INSIDE`` where the build shows them) sampled every cycle
+(``record.json``). ``rtl_run`` compares; a disagreement is its finding, not a test failure.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -31,10 +46,11 @@ from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 from edgenpu.config import config_from_dict
 from edgenpu.isa import Opcode, Program, TrapCause
 from edgenpu.rtl.npu import HOST_READ_BITS
-from edgenpu.sim import functional
+from edgenpu.sim import functional, rtl_run
 from edgenpu.sim.benches.npu_ref import executes_matmul, kernels, timing, without_matmul
+from edgenpu.sim.divergence import MEMORIES, find_divergence
 from edgenpu.sim.hdl_build import bench_params
-from edgenpu.sim.random_programs import INJECTABLE, random_program
+from edgenpu.sim.random_programs import injectable_causes, random_program
 
 #: Clean random programs per run (and this many per injected cause, divided by 4).
 RANDOM_PROGRAMS = int(os.environ.get("EDGENPU_NPU_PROGRAMS", "60"))
@@ -53,6 +69,63 @@ with open(CYCLES_CSV, "w") as _f:  # one file per cocotb run (the module is impo
 def _int(handle: Any) -> int:
     value = handle.value
     return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
+
+
+@dataclass(frozen=True)
+class RtlOutcome:
+    """What the DUT did with one program: how it ended and every memory read back."""
+
+    halted: bool
+    trapped: bool
+    cause: TrapCause | None
+    index: int
+    cycles: int
+    timed_out: bool
+    seconds: float
+    memories: dict[str, np.ndarray]
+
+
+class Recorder:
+    """Samples signals at every falling clock edge (settled after the rising one) while it
+    runs: ``signals``, and those of ``optional`` the build makes visible; each is a
+    ``(name, path below the top)`` as in ``rtl_run.TRACED_PORTS``."""
+
+    def __init__(
+        self,
+        dut: Any,
+        signals: Sequence[tuple[str, str]],
+        optional: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.dut = dut
+        self.names, self.handles = [], []
+        for name, path in signals:
+            self.names.append(name)
+            self.handles.append(functools.reduce(getattr, path.split("."), dut))
+        for name, path in optional:
+            try:
+                handle = functools.reduce(getattr, path.split("."), dut)
+            except AttributeError:  # not public in this build
+                continue
+            self.names.append(name)
+            self.handles.append(handle)
+        self.rows: list[list[int]] = []
+        self._task = None
+
+    def start(self) -> None:
+        self._task = cocotb.start_soon(self._sample())
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+    async def _sample(self) -> None:
+        while True:
+            await FallingEdge(self.dut.clk)
+            self.rows.append([_int(h) for h in self.handles])
+
+    def as_dict(self) -> dict:
+        widths = [len(h) for h in self.handles]
+        signals = [list(p) for p in zip(self.names, widths, strict=True)]
+        return {"signals": signals, "rows": self.rows}
 
 
 class Bench:
@@ -74,7 +147,10 @@ class Bench:
         #: ``(program, measured, rules)`` of every program whose cycles the rules missed.
         self.timing_misses: list[tuple[str, int, int]] = []
 
-    async def start(self) -> None:
+    async def start(self, *, fresh: bool = False) -> None:
+        """Start the clock and reset. Memories keep their contents from an earlier test of
+        the same run, so they are read back, unless the simulator has just started
+        (``fresh``): then they hold their zero initial contents."""
         cocotb.start_soon(Clock(self.dut.clk, _PERIOD_NS, unit="ns").start())
         dut = self.dut
         for name in ("program__valid", "start__valid", "dram_host__en"):
@@ -82,7 +158,8 @@ class Bench:
         for space in ("wgt", "act", "acc", "lut"):
             getattr(dut, f"{space}__en").value = 0
         await self.reset()
-        # Memories keep their contents from an earlier test of the same run.
+        if fresh:
+            return
         for name, values in (await self.read_back()).items():
             setattr(self.state, name, values[: len(getattr(self.state, name))].copy())
 
@@ -151,40 +228,68 @@ class Bench:
                     en.value = 0
         return {name: np.frombuffer(bytes(b), np.uint8) for name, b in out.items()}
 
-    async def run(self, program: Program, what: str, *, entry: int = 0) -> functional.RunResult:
+    async def execute(
+        self,
+        program: Program,
+        *,
+        entry: int = 0,
+        timeout: int = TIMEOUT_CYCLES,
+        recorder: Recorder | None = None,
+    ) -> RtlOutcome:
+        """Run ``program`` on the DUT from its image and read every memory back."""
         dut = self.dut
+        await self.reset()
+        await self.load_words(program.words)
+        await self.write_dram(functional.load_image(program, self.config).dram)
+        await FallingEdge(dut.clk)
+        dut.start__payload.value = entry | (len(program.words) << self.index_bits)
+        dut.start__valid.value = 1
+        if recorder is not None:
+            recorder.start()
+        await FallingEdge(dut.clk)
+        dut.start__valid.value = 0
+        t0 = time.perf_counter()
+        timed_out = False
+        if not (_int(dut.halted) or _int(dut.trapped)):
+            ended = await First(
+                RisingEdge(dut.halted),
+                RisingEdge(dut.trapped),
+                Timer(timeout * _PERIOD_NS, unit="ns"),
+            )
+            timed_out = isinstance(ended, Timer)
+        await FallingEdge(dut.clk)
+        seconds = time.perf_counter() - t0
+        if recorder is not None:
+            recorder.stop()
+        halted, trapped = bool(_int(dut.halted)), bool(_int(dut.trapped))
+        return RtlOutcome(
+            halted=halted,
+            trapped=trapped,
+            cause=TrapCause(_int(dut.cause)) if trapped else None,
+            index=_int(dut.index),
+            cycles=timeout if timed_out else _int(dut.cycles),
+            timed_out=timed_out,
+            seconds=seconds,
+            memories=await self.read_back(),
+        )
+
+    async def run(self, program: Program, what: str, *, entry: int = 0) -> functional.RunResult:
         cfg = self.config
         assert len(program.words) <= self.program_words, f"{what}: too long"
         before = functional.load_image(program, cfg)
         for space in ("wgt", "act", "acc", "lut"):
             setattr(before, space, getattr(self.state, space).copy())
+        start = copy.deepcopy(before)
         rule = timing(program, cfg, entry, before)
         want = functional.run(program, cfg, entry=entry, machine=before)
 
-        await self.reset()
-        await self.load_words(program.words)
-        await self.write_dram(functional.load_image(program, cfg).dram)
-        await FallingEdge(dut.clk)
-        dut.start__payload.value = entry | (len(program.words) << self.index_bits)
-        dut.start__valid.value = 1
-        await FallingEdge(dut.clk)
-        dut.start__valid.value = 0
-        t0 = time.perf_counter()
-        if not (_int(dut.halted) or _int(dut.trapped)):
-            ended = await First(
-                RisingEdge(dut.halted),
-                RisingEdge(dut.trapped),
-                Timer(TIMEOUT_CYCLES * _PERIOD_NS, unit="ns"),
-            )
-            assert not isinstance(ended, Timer), f"{what}: no halt or trap in {TIMEOUT_CYCLES}"
-        await FallingEdge(dut.clk)
-        seconds = time.perf_counter() - t0
-        halted, trapped = _int(dut.halted), _int(dut.trapped)
-        cycles = _int(dut.cycles)
+        got = await self.execute(program, entry=entry)
+        assert not got.timed_out, f"{what}: no halt or trap in {TIMEOUT_CYCLES}"
+        halted, trapped, cycles = int(got.halted), int(got.trapped), got.cycles
         self.sim_cycles += cycles
-        self.sim_seconds += seconds
+        self.sim_seconds += got.seconds
         self.cycles.append((what, cycles))
-        dut._log.info(
+        self.dut._log.info(
             "%s: %d cycles (%s; rules %d)", what, cycles, "halt" if halted else "trap", rule
         )
         if cycles != rule:
@@ -196,25 +301,22 @@ class Bench:
             f"{what}: halted {halted} trapped {trapped}, expected {want.trap or 'halt'}"
         )
         if trapped:
-            cause, index = TrapCause(_int(dut.cause)), _int(dut.index)
-            assert (cause, index) == (want.trap.cause, want.trap.index), (
-                f"{what}: trap {cause.label} at {index}, expected {want.trap}"
+            assert (got.cause, got.index) == (want.trap.cause, want.trap.index), (
+                f"{what}: trap {got.cause.label} at {got.index}, expected {want.trap}"
             )
-        got = await self.read_back()
-        for name in ("dram", "wgt", "act", "acc", "lut"):
+        if not all(
+            np.array_equal(
+                got.memories[n][: len(getattr(want.machine, n))], getattr(want.machine, n)
+            )
+            for n in MEMORIES
+        ):
+            # Locating the difference reruns the program instruction by instruction: only
+            # worth it when there is one.
+            divergence = find_divergence(program, cfg, start, got.memories, entry=entry)
+            raise AssertionError(f"{what}: {divergence}")
+        for name in MEMORIES:
             expect = getattr(want.machine, name)
-            have = got[name][: len(expect)]
-            if not np.array_equal(have, expect):
-                i = int(np.flatnonzero(have != expect)[0])
-                unit = 4 if name == "acc" else 1
-                w = i // unit * unit
-                raise AssertionError(
-                    f"{what}: {name} differs first at byte {i:#x}"
-                    + (f" (word {i // 4:#x})" if unit == 4 else "")
-                    + f": RTL {bytes(have[w : w + unit]).hex()}, "
-                    f"functional {bytes(expect[w : w + unit]).hex()}"
-                )
-            setattr(self.state, name, have.copy())
+            setattr(self.state, name, got.memories[name][: len(expect)].copy())
         return want
 
     def runnable(self, program: Program, entry: int = 0) -> bool:
@@ -261,7 +363,8 @@ async def random_programs_agree(dut):
     bench = Bench(dut)
     await bench.start()
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
-    cases = [(None, RANDOM_PROGRAMS)] + [(c, max(1, RANDOM_PROGRAMS // 4)) for c in INJECTABLE]
+    causes = injectable_causes(bench.config)
+    cases = [(None, RANDOM_PROGRAMS)] + [(c, max(1, RANDOM_PROGRAMS // 4)) for c in causes]
     counts = {}
     for cause, wanted in cases:
         ran = 0
@@ -295,3 +398,39 @@ async def opcodes_covered(dut):
         want.discard(Opcode.MATMUL)
     missing = sorted(op.label for op in want - seen)
     assert not missing, f"never executed: {missing}"
+
+
+if os.environ.get(rtl_run.PROGRAM_ENV):
+
+    @cocotb.test()
+    async def run_program(dut):
+        """The one program of ``edgenpu.sim.rtl_run``: run it, write what the RTL did."""
+        bench = Bench(dut)
+        await bench.start(fresh=True)
+        program = Program.from_bytes(Path(os.environ[rtl_run.PROGRAM_ENV]).read_bytes())
+        assert len(program.words) <= bench.program_words, "program longer than the build"
+        recorder = None
+        if os.environ.get(rtl_run.RECORD_ENV):
+            recorder = Recorder(dut, rtl_run.TRACED_PORTS, rtl_run.TRACED_INSIDE)
+        got = await bench.execute(
+            program,
+            entry=int(os.environ[rtl_run.ENTRY_ENV]),
+            timeout=int(os.environ[rtl_run.TIMEOUT_ENV]),
+            recorder=recorder,
+        )
+        out = Path(os.environ[rtl_run.RESULT_ENV])
+        np.savez(out / rtl_run.MEMORIES_NPZ, **got.memories)
+        if recorder is not None:
+            (out / rtl_run.RECORD_JSON).write_text(json.dumps(recorder.as_dict()))
+        result = {
+            "halted": got.halted,
+            "trapped": got.trapped,
+            "cause": got.cause.label if got.cause is not None else None,
+            "index": got.index,
+            "cycles": got.cycles,
+            "timed_out": got.timed_out,
+            "seconds": got.seconds,
+        }
+        # Written last: its presence says the others are complete.
+        (out / rtl_run.RESULT_JSON).write_text(json.dumps(result))
+        dut._log.info("program: %d cycles in %.3f s", got.cycles, got.seconds)
