@@ -201,7 +201,11 @@ def _rules() -> list[tuple[str, typing.Callable[[Any], bool], str]]:
         ),
         ("sram.lut_tables", lambda v: 1 <= v <= isa.LUT_TABLES, f"in 1..{isa.LUT_TABLES}"),
         ("dram.bytes", lambda v: 0 < v <= 1 << isa.DRAM_ADDR_BITS, "in 1..2**32"),
-        ("dram.bandwidth_bytes_per_cycle", _is_power_of_two, "a power of two"),
+        (
+            "dram.bandwidth_bytes_per_cycle",
+            lambda v: _is_power_of_two(v) and v >= 4,
+            "a power of two, at least 4 (one accumulator word)",
+        ),
         ("dram.latency_cycles", lambda v: v >= 0, "non-negative"),
         ("decompressor.input_bytes_per_cycle", _is_power_of_two, "a power of two"),
         ("decompressor.output_elements_per_cycle", _is_power_of_two, "a power of two"),
@@ -211,6 +215,19 @@ def _rules() -> list[tuple[str, typing.Callable[[Any], bool], str]]:
         ("control.token_queue_depth", lambda v: v >= 1, "at least 1"),
         ("control.instruction_queue_depth", lambda v: v >= 1, "at least 1"),
         *((f"energy.{f.name}", lambda v: v >= 0, "non-negative") for f in fields(EnergyConfig)),
+    ]
+
+
+# Checks between fields: (dotted path named in the error, predicate on the whole config, what
+# the field must be).
+def _relations() -> list[tuple[str, typing.Callable[[HardwareConfig], bool], str]]:
+    return [
+        (
+            "decompressor.input_bytes_per_cycle",
+            lambda c: c.decompressor.input_bytes_per_cycle == c.dram.bandwidth_bytes_per_cycle,
+            "equal to dram.bandwidth_bytes_per_cycle (the decompressor takes one DRAM beat "
+            "per cycle)",
+        ),
     ]
 
 
@@ -298,6 +315,10 @@ def config_from_dict(data: Any, source: str = "<config>") -> HardwareConfig:
         value = _lookup(config, path)
         if not ok(value):
             shown = [v.label for v in value] if isinstance(value, tuple) else value
+            raise ConfigError(f"{source}: {path}: must be {expected}, not {shown!r}")
+    for path, ok, expected in _relations():
+        if not ok(config):
+            shown = _lookup(config, path)
             raise ConfigError(f"{source}: {path}: must be {expected}, not {shown!r}")
     return config
 

@@ -93,6 +93,14 @@ def write(tmp_path: Path, data) -> Path:
             "zero_skip.weights: must be true or false",
         ),
         (lambda d: d["energy"].update(mac_int8=-1), "energy.mac_int8: must be non-negative"),
+        (
+            lambda d: d["dram"].update(bandwidth_bytes_per_cycle=2),
+            "dram.bandwidth_bytes_per_cycle: must be a power of two, at least 4",
+        ),
+        (
+            lambda d: d["decompressor"].update(input_bytes_per_cycle=4),
+            "decompressor.input_bytes_per_cycle: must be equal to dram.bandwidth_bytes_per_cycle",
+        ),
         (lambda d: d.update(clock_mhz="fast"), "clock_mhz: must be a number, not 'fast'"),
         (lambda d: d.update(colour="red"), "colour: unknown key"),
         (lambda d: d.update(mac=3), "mac: must be a mapping, not 3"),

@@ -4,10 +4,12 @@ The cocotb bench (``edgenpu.sim.benches.npu_bench``) runs the tiny kernels of
 ``tests/rtl/kernels`` and random programs (clean and with every injectable trap) on the tiny
 configuration with a 16 KiB simulation DRAM, and compares the DRAM and every on-chip memory
 byte for byte, halt/trap, cause and index, and each program's cycles with
-``npu_ref.timing`` (exactly). Verilator runs 80 clean programs and 20 per injectable trap
-(220 in all), Icarus 4 and 1 each; a reduced build (int8 and dense only) shows
-``unsupported``; the ``soak`` test runs 5,000. ``EDGENPU_NPU_MAC=0`` builds without the MAC array (its ``matmul``s
-become ``nop``s with the same tokens); ``EDGENPU_NPU_PROGRAMS`` changes the count.
+``npu_ref.timing`` (the performance model, exactly). Verilator runs 80 clean programs and
+20 per injectable trap (220 in all), Icarus 4 and 1 each; two processors unlike tiny in
+every timing parameter run 110 each; a reduced build (int8 and dense only) shows
+``unsupported``; the ``soak`` test runs 5,000. ``EDGENPU_NPU_MAC=0`` builds without the MAC
+array (its ``matmul``s become ``nop``s with the same tokens); ``EDGENPU_NPU_PROGRAMS``
+changes the count.
 """
 
 from __future__ import annotations
@@ -114,6 +116,44 @@ def test_npu_bench(simulator):
     assert run.tests == 3
 
 
+#: Processors that differ from tiny in every parameter the timing rules take: lanes, MACs per
+#: lane, vector lanes, DRAM bandwidth or latency, zero-skip switches and lookahead, queue
+#: depths. The performance model's cycles must equal theirs too.
+VARIANTS = {
+    "narrow": {
+        "mac.lanes": 8,
+        "mac.macs_per_lane": 2,
+        "dram.bandwidth_bytes_per_cycle": 8,
+        "decompressor.input_bytes_per_cycle": 8,
+        "zero_skip.weights": False,
+    },
+    "deep": {
+        "mac.lanes": 2,
+        "mac.macs_per_lane": 8,
+        "vector.lanes": 8,
+        "dram.latency_cycles": 3,
+        "zero_skip.activations": False,
+        "zero_skip.lookahead": 4,
+        "control.token_queue_depth": 2,
+        "control.instruction_queue_depth": 2,
+    },
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_npu_bench_variants(variant):
+    """Random programs (40 clean, 10 per injectable trap) on processors unlike tiny."""
+    config = override(TINY, {"name": f"tiny-{variant}", **VARIANTS[variant]})
+    run_cocotb(
+        Npu.from_config,
+        params(config, mac_array=MAC),
+        BENCH,
+        "verilator",
+        testcase="random_programs_agree",
+        extra_env={"EDGENPU_NPU_PROGRAMS": os.environ.get("EDGENPU_NPU_PROGRAMS", "40")},
+    )
+
+
 def test_unsupported_traps_on_a_reduced_config():
     """A processor built without int4 and the 2:4 format traps on them as ``unsupported``
     (the bundled configs support everything, so only a reduced build reaches that cause)."""
@@ -139,7 +179,9 @@ def test_npu_soak():
     5,000: clean and every injectable trap), seeded apart from the regular run."""
     total = int(os.environ.get("EDGENPU_SOAK_PROGRAMS", "5000"))
     causes = len(injectable_causes(TINY))
-    clean = max(4, total * 4 // (4 + causes))  # clean + causes * clean / 4 == total
+    clean = 4
+    while clean + causes * (clean // 4) < total:  # the bench runs clean // 4 per cause
+        clean += 1
     run_cocotb(
         Npu.from_config,
         params(TINY, mac_array=MAC),
