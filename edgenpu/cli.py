@@ -439,6 +439,35 @@ def _print_rtl_run(r) -> None:
         click.echo(f"  {note}")
 
 
+@rtl.command("area")
+@_CONFIG_OPTION
+@click.option(
+    "--program-words",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Words of the instruction memory (128 bits each).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_one_line_errors
+def rtl_area(config_name: str, program_words: int, as_json: bool) -> None:
+    """Synthesise the processor with Yosys to 4-input LUTs: LUTs, flip-flop bits and memory
+    bits per unit, SRAMs kept as memories (cached; the default config takes about 15 CPU
+    minutes the first time). Needs the full Yosys: pip install 'edgenpu[area]'."""
+    from edgenpu.config import load_config
+    from edgenpu.sim.area import area_report, format_area, report_to_dict
+
+    report = area_report(
+        load_config(config_name),
+        program_words=program_words,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(report_to_dict(report), indent=2))
+    else:
+        click.echo(format_area(report))
+
+
 @main.group()
 def config() -> None:
     """Inspect and validate hardware configs."""
