@@ -21,8 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,11 +32,8 @@ from edgenpu.errors import EdgenpuError
 from edgenpu.isa import (
     INSTRUCTION_BITS,
     IllegalInstruction,
-    Opcode,
     Program,
-    Stream,
     decode,
-    stream_of,
 )
 from edgenpu.isa.access import Memory, accesses
 from edgenpu.sim import functional
@@ -536,47 +532,19 @@ def run_on_rtl(
     )
 
 
-class _InOrder(Mapping):
-    """Per-stream unit latencies handed out one instruction at a time, in program order (what
-    ``dispatch_rules.timing`` reads, once per instruction it issues to a stream)."""
-
-    def __init__(self, per_stream: dict[Stream, list[int]]) -> None:
-        self._queues = {s: deque(v) for s, v in per_stream.items()}
-
-    def __getitem__(self, s: Stream) -> int:
-        return self._queues[s].popleft()
-
-    def __iter__(self):
-        return iter(self._queues)
-
-    def __len__(self) -> int:
-        return len(self._queues)
-
-
 def rules_issue_cycle(
     program: Program, config: HardwareConfig, entry: int, machine: functional.Machine, index: int
 ) -> int | None:
     """The cycle (from the ``start`` transfer) in which the timing rules hand instruction
-    ``index`` to its unit; ``None`` if it is never issued (a ``nop``, or not dispatched).
-    The composition ``npu_ref.timing`` makes, keeping the per-instruction issue cycles."""
-    from edgenpu.sim.benches.npu_ref import unit_done
-    from edgenpu.sim.perf.dispatch_rules import timing
+    ``index`` to its unit, by the performance model; ``None`` if it is never issued (a
+    ``nop``, or not dispatched)."""
+    from edgenpu.sim import perf
 
-    state = copy.deepcopy(machine)
-    plan = functional.dispatch(program, config, entry)
-    per_stream: dict[Stream, list[int]] = {s: [] for s in Stream}
-    position = None  # (stream, its n-th unit instruction)
-    for k, ins in enumerate(plan.instructions):
-        if ins.opcode is not Opcode.NOP:
-            s = stream_of(ins)
-            if entry + k == index:
-                position = (s, len(per_stream[s]))
-            per_stream[s].append(unit_done(ins, state, config))
-        functional.execute(ins, state, functional.ExecStats())
-    if position is None:
-        return None
-    issues = timing(plan, config, _InOrder(per_stream)).issues
-    return issues[position[0]][position[1]]
+    report = perf.run(program, config, entry, machine, ranges=())
+    for record in report.instructions:
+        if record.index == index and record.unit is not None:
+            return record.issued
+    return None
 
 
 def _recorded_issue(record: dict, index: int) -> int | None:
