@@ -54,21 +54,16 @@ def schedule(
     and ``done`` transfers in ``F_last + w_last + 1`` (cycle 1 if ``count`` is 0)."""
     if count == 0:
         return Schedule((), (), 1, 0)
-    sizes = [int(b) for b in block_sizes]
-    finals: list[int] = []
-    beats: list[int] = []
-    waited = 0
-    final = 0
-    for i, size in enumerate(sizes):
-        gather = -(-size // input_bytes)
-        if i == 0:
-            final = 1 + gather
-        else:
-            final += max(gather, beats[-1])
-            waited += max(0, beats[-1] - gather)
-        finals.append(final)
-        beats.append(-(-min(BLOCK, count - BLOCK * i) // output_elements))
-    return Schedule(tuple(finals), tuple(beats), finals[-1] + beats[-1] + 1, waited)
+    # The recurrence is a prefix sum: F_i = 1 + g_0 + sum over k = 1..i of max(g_k, w_(k-1)).
+    sizes = np.asarray(block_sizes, dtype=np.int64)
+    gather = -(-sizes // input_bytes)
+    elements = np.minimum(BLOCK, count - BLOCK * np.arange(len(sizes), dtype=np.int64))
+    beats = -(-elements // output_elements)
+    steps = np.maximum(gather[1:], beats[:-1])
+    finals = 1 + int(gather[0]) + np.concatenate(([0], np.cumsum(steps)))
+    waited = int(np.maximum(0, beats[:-1] - gather[1:]).sum())
+    done = int(finals[-1] + beats[-1] + 1)
+    return Schedule(tuple(finals.tolist()), tuple(beats.tolist()), done, waited)
 
 
 def timing(

@@ -75,9 +75,9 @@ def _load_wgt(ins: Instruction, state: functional.Machine, config: HardwareConfi
     if not count:
         return UnitCost(1)  # W4: an empty stream requests nothing, done in cycle 1
     B, L = config.dram.bandwidth_bytes_per_cycle, config.dram.latency_cycles
-    stream = state.dram[ins["dram"] :]
-    _, consumed = formats.decode(stream, count, fmt, prec, strict=False)
-    sizes = formats.block_sizes(stream[:consumed], count, fmt, prec)
+    # The block sizes sum to the bytes the stream takes: one scan, no decode.
+    sizes = formats.block_sizes(state.dram[ins["dram"] :], count, fmt, prec)
+    consumed = int(sizes.sum())
     plan = decompressor_rules.schedule(
         sizes, count, B, config.decompressor.output_elements_per_cycle
     )
