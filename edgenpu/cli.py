@@ -42,6 +42,25 @@ def _one_line_errors(fn):
     return wrapper
 
 
+#: The options that every command running a program takes, defined once.
+_PROGRAM = click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_CONFIG_DEFAULT = click.option(
+    "-c",
+    "--config",
+    "config_name",
+    default="default",
+    show_default=True,
+    help="Hardware config: a YAML file or a bundled name.",
+)
+_ENTRY = click.option(
+    "-e",
+    "--entry",
+    default="0",
+    show_default=True,
+    help="Entry point: instruction index or entry symbol.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgenpu")
 def main() -> None:
@@ -105,22 +124,9 @@ def disasm(binary: Path) -> None:
 
 
 @main.command()
-@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-c",
-    "--config",
-    "config_name",
-    default="default",
-    show_default=True,
-    help="Hardware config: a YAML file or a bundled name.",
-)
-@click.option(
-    "-e",
-    "--entry",
-    default="0",
-    show_default=True,
-    help="Entry point: instruction index or entry symbol.",
-)
+@_PROGRAM
+@_CONFIG_DEFAULT
+@_ENTRY
 @click.option(
     "-o",
     "--outdir",
@@ -219,18 +225,9 @@ def _entry(entry: str) -> int | str:
 
 
 @main.command()
-@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-c",
-    "--config",
-    "config_name",
-    default="default",
-    show_default=True,
-    help="Hardware config: a YAML file or a bundled name.",
-)
-@click.option(
-    "-e", "--entry", default="0", show_default=True, help="Instruction index or entry symbol."
-)
+@_PROGRAM
+@_CONFIG_DEFAULT
+@_ENTRY
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option(
     "--trace",
@@ -341,15 +338,9 @@ def rtl_verilog(config_name: str, program_words: int, dram_bytes: int | None, ou
 
 
 @rtl.command("run")
-@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_PROGRAM
 @_CONFIG_OPTION
-@click.option(
-    "-e",
-    "--entry",
-    default="0",
-    show_default=True,
-    help="Entry point: instruction index or entry symbol.",
-)
+@_ENTRY
 @click.option(
     "--sim",
     "simulator",
