@@ -17,6 +17,8 @@ The functions here take values already flattened and range-checked (see :mod:`.c
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..precision import Precision, pack, packed_size, unpack
@@ -87,27 +89,42 @@ def _scan(raw: np.ndarray, count: int, precision: Precision) -> tuple[np.ndarray
     """Walk the block headers: offset and popcount of each block, and the bytes consumed.
 
     This is the one sequential step (a block's offset depends on every earlier mask); it is
-    kept to an ``int.bit_count`` per block so that it stays cheap.
+    kept to an ``int.bit_count`` per block so that it stays cheap, and remembered for the
+    streams seen last: the simulator decodes a stream and the performance model times the
+    same stream block by block, once per config of a sweep.
     """
     nblocks = -(-count // BLOCK)
-    size_of = [MASK_BYTES + packed_size(k, precision) for k in range(BLOCK + 1)]
     # Never read (or copy) further than the largest stream ``count`` values can take.
-    limit = min(raw.size, nblocks * size_of[BLOCK])
-    buf = raw[:limit].tobytes()
+    limit = min(raw.size, nblocks * (MASK_BYTES + packed_size(BLOCK, precision)))
+    return _scan_bytes(raw[:limit].tobytes(), raw.size, count, precision)
+
+
+@functools.lru_cache(maxsize=256)
+def _scan_bytes(
+    buf: bytes, available: int, count: int, precision: Precision
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`_scan` of the stream's first bytes ``buf`` (of ``available`` in all); the arrays
+    are read-only, as they are shared."""
+    nblocks = -(-count // BLOCK)
+    size_of = [MASK_BYTES + packed_size(k, precision) for k in range(BLOCK + 1)]
+    limit = len(buf)
     offsets = [0] * nblocks
     popcounts = [0] * nblocks
     offset = 0
     for b in range(nblocks):
         if offset + MASK_BYTES > limit:
-            raise TruncatedStream(WeightFormat.BITMASK, b, offset, MASK_BYTES, raw.size - offset)
+            raise TruncatedStream(WeightFormat.BITMASK, b, offset, MASK_BYTES, available - offset)
         popcount = int.from_bytes(buf[offset : offset + MASK_BYTES], "little").bit_count()
         size = size_of[popcount]
         if offset + size > limit:
-            raise TruncatedStream(WeightFormat.BITMASK, b, offset, size, raw.size - offset)
+            raise TruncatedStream(WeightFormat.BITMASK, b, offset, size, available - offset)
         offsets[b] = offset
         popcounts[b] = popcount
         offset += size
-    return np.array(offsets, dtype=np.int64), np.array(popcounts, dtype=np.int64), offset
+    offsets_array = np.array(offsets, dtype=np.int64)
+    popcounts_array = np.array(popcounts, dtype=np.int64)
+    offsets_array.flags.writeable = popcounts_array.flags.writeable = False
+    return offsets_array, popcounts_array, offset
 
 
 def decode(
