@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,13 @@ def decode(data: bytes | int) -> Instruction:
                 f"an instruction is {INSTRUCTION_BYTES} bytes, not {len(data)}"
             )
         word = int.from_bytes(data, "little")
+    return _decode_word(word)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_word(word: int) -> Instruction:
+    """:func:`decode` of a 128-bit integer, remembered: instructions are immutable, and the
+    simulators and the performance model decode the same program words again and again."""
     if not 0 <= word < 1 << INSTRUCTION_BITS:
         raise IllegalInstruction(f"not a {INSTRUCTION_BITS}-bit word: {word:#x}")
     opcode_field = HEADER[0]
