@@ -41,16 +41,11 @@ from pathlib import Path
 from edgenpu.config import load_config
 from edgenpu.errors import ConfigError
 from edgenpu.rtl.npu import Npu
-from edgenpu.sim.benches.npu_ref import KERNELS_ENV, bench_config, params
+from edgenpu.sim.benches.npu_ref import CYCLES_CSV, KERNELS_ENV, PERIOD_NS, bench_config, params
 from edgenpu.sim.hdl_build import build, run_cocotb
 
 BENCH = "edgenpu.sim.benches.npu_bench"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-#: The bench's clock period (``npu_bench._PERIOD_NS``) and its per-program cycles file
-#: (``npu_bench.CYCLES_CSV``), written in the cocotb run directory. The bench is not imported
-#: here: importing it creates that file in the working directory.
-PERIOD_NS = 10
-CYCLES_CSV = "npu_cycles.csv"
 CONFIGS = ("default", "tiny")
 #: The simulation DRAM (as in ``tests/rtl/test_examples_rtl.py``): every example halts in it.
 DRAM_BYTES = 1 << 15

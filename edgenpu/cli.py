@@ -298,15 +298,18 @@ _CONFIG_OPTION = click.option(
 )
 
 
-@rtl.command("verilog")
-@_CONFIG_OPTION
-@click.option(
+_PROGRAM_WORDS = click.option(
     "--program-words",
     type=int,
     default=256,
     show_default=True,
-    help="Words of the instruction memory.",
+    help="Words of the instruction memory (128 bits each).",
 )
+
+
+@rtl.command("verilog")
+@_CONFIG_OPTION
+@_PROGRAM_WORDS
 @click.option(
     "--dram-bytes",
     type=int,
@@ -432,13 +435,7 @@ def _print_rtl_run(r) -> None:
 
 @rtl.command("area")
 @_CONFIG_OPTION
-@click.option(
-    "--program-words",
-    type=int,
-    default=256,
-    show_default=True,
-    help="Words of the instruction memory (128 bits each).",
-)
+@_PROGRAM_WORDS
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_one_line_errors
 def rtl_area(config_name: str, program_words: int, as_json: bool) -> None:

@@ -12,8 +12,9 @@ rather than two per endpoint: trigger callbacks are most of a cocotb bench's cos
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import cocotb
@@ -197,6 +198,14 @@ class Clocked:
         await self.step(cycles)
         self.set(rst, 0)
         await self.step()
+
+    async def timed(self, runs: Iterable[Awaitable[Any]]) -> tuple[int, float]:
+        """Await each of ``runs`` in turn: the clock cycles and the wall seconds they took
+        (a bench's simulation rate)."""
+        began, wall = self.cycle, time.perf_counter()
+        for run in runs:
+            await run
+        return self.cycle - began, time.perf_counter() - wall
 
     def set(self, handle: Any, value: int) -> None:
         """Drive ``handle`` to ``value`` from the next cycle on (a step ends in the read-only

@@ -361,14 +361,16 @@ def run_cocotb(
     testcase: str | None = None,
     seed: int | None = None,
     extra_env: Mapping[str, str] | None = None,
+    waves: bool | None = None,
 ) -> CocotbRun:
-    """Build ``factory(**params)`` (cached) and run the cocotb tests of ``test_module`` on it.
+    """Build ``factory(**params)`` (cached) and run the cocotb tests of ``test_module`` on it;
+    ``waves`` as :func:`build` takes it (default ``$EDGENPU_WAVES``).
 
     The bench reads the parameters with :func:`bench_params`. Raises ``AssertionError``
     naming every failed cocotb test (and the seed, to reproduce it) if any failed, or if the
     simulator stopped without results.
     """
-    built = build(factory, params, simulator)
+    built = build(factory, params, simulator, waves=waves)
     if seed is None:
         seed = int(os.environ.get("EDGENPU_SEED", DEFAULT_SEED))
     run_dir = built.directory / f"run-{test_module.rsplit('.', 1)[-1]}"

@@ -37,7 +37,7 @@ from edgenpu.isa import (
 )
 from edgenpu.isa.access import Memory, accesses
 from edgenpu.sim import functional
-from edgenpu.sim.benches.npu_ref import BENCH_DRAM_BYTES
+from edgenpu.sim.benches.npu_ref import BENCH_DRAM_BYTES, PERIOD_NS
 from edgenpu.sim.divergence import MEMORIES, Divergence, find_divergence
 
 __all__ = [
@@ -105,7 +105,6 @@ TRACED_INSIDE = (
     ("dram_rd_resp_valid", "dram.rd_resp__valid"),
     ("dram_wr_valid", "dram.wr__valid"),
 )
-_PERIOD_NS = 10
 
 
 class RtlRunError(EdgenpuError):
@@ -333,20 +332,6 @@ def _trace_format(simulator: str) -> str:
 
 
 @contextlib.contextmanager
-def _waves_requested(on: bool) -> Iterator[None]:
-    """``EDGENPU_WAVES`` as ``on`` for the duration (``hdl_build`` reads it)."""
-    saved = os.environ.get("EDGENPU_WAVES")
-    os.environ["EDGENPU_WAVES"] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["EDGENPU_WAVES"]
-        else:
-            os.environ["EDGENPU_WAVES"] = saved
-
-
-@contextlib.contextmanager
 def _output_to(log: Path) -> Iterator[None]:
     """File descriptors 1 and 2 into ``log`` for the duration: the simulator and the build
     tools write to them directly, and the run's own report (``--json``) must stay clean."""
@@ -466,9 +451,15 @@ def run_on_rtl(
                 f"running on {simulator}{slow if simulator == 'verilator' else ''}; log: {log}"
             )
         try:
-            with _waves_requested(waves is not None), _output_to(log):
+            with _output_to(log):
                 done = run_cocotb(
-                    Npu.from_config, params, BENCH, simulator, testcase=TESTCASE, extra_env=env
+                    Npu.from_config,
+                    params,
+                    BENCH,
+                    simulator,
+                    testcase=TESTCASE,
+                    extra_env=env,
+                    waves=waves is not None,
                 )
         except (AssertionError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -600,7 +591,7 @@ def _write_window(
         signals,
         [[g(r) for g in getters] for r in rows[lo:hi]],
         first_cycle=first + lo,
-        period_ns=_PERIOD_NS,
+        period_ns=PERIOD_NS,
         scope="npu",
         comment=f"cycles {first + lo}..{first + hi - 1} around the issue of instruction "
         f"{divergence.index} in cycle {issue} ({source}): {divergence.instruction}",

@@ -47,7 +47,14 @@ from edgenpu.config import config_from_dict
 from edgenpu.isa import Opcode, Program, TrapCause
 from edgenpu.rtl.npu import HOST_READ_BITS
 from edgenpu.sim import functional, rtl_run
-from edgenpu.sim.benches.npu_ref import executes_matmul, kernels, timing, without_matmul
+from edgenpu.sim.benches.npu_ref import (
+    CYCLES_CSV,
+    PERIOD_NS,
+    executes_matmul,
+    kernels,
+    timing,
+    without_matmul,
+)
 from edgenpu.sim.divergence import MEMORIES, find_divergence
 from edgenpu.sim.hdl_build import bench_params
 from edgenpu.sim.random_programs import injectable_causes, random_program
@@ -58,10 +65,6 @@ RANDOM_PROGRAMS = int(os.environ.get("EDGENPU_NPU_PROGRAMS", "60"))
 RANDOM_LENGTH = 30
 #: Cycles a program may take before the bench gives up.
 TIMEOUT_CYCLES = 200_000
-_PERIOD_NS = 10
-#: Every program's measured cycles and the rules', appended as they run (program, end,
-#: measured, rules), for the performance model's checks.
-CYCLES_CSV = "npu_cycles.csv"
 with open(CYCLES_CSV, "w") as _f:  # one file per cocotb run (the module is imported once)
     _f.write("program,end,measured,rules\n")
 
@@ -151,7 +154,7 @@ class Bench:
         """Start the clock and reset. Memories keep their contents from an earlier test of
         the same run, so they are read back, unless the simulator has just started
         (``fresh``): then they hold their zero initial contents."""
-        cocotb.start_soon(Clock(self.dut.clk, _PERIOD_NS, unit="ns").start())
+        cocotb.start_soon(Clock(self.dut.clk, PERIOD_NS, unit="ns").start())
         dut = self.dut
         for name in ("program__valid", "start__valid", "dram_host__en"):
             getattr(dut, name).value = 0
@@ -254,7 +257,7 @@ class Bench:
             ended = await First(
                 RisingEdge(dut.halted),
                 RisingEdge(dut.trapped),
-                Timer(timeout * _PERIOD_NS, unit="ns"),
+                Timer(timeout * PERIOD_NS, unit="ns"),
             )
             timed_out = isinstance(ended, Timer)
         await FallingEdge(dut.clk)

@@ -31,7 +31,9 @@ from edgenpu.sim.perf.units import unit_cost, unit_of
 
 __all__ = [
     "BENCH_DRAM_BYTES",
+    "CYCLES_CSV",
     "KERNELS_ENV",
+    "PERIOD_NS",
     "bench_config",
     "executes_matmul",
     "kernels",
@@ -45,6 +47,11 @@ __all__ = [
 #: store scratch (``edgenpu.sim.random_programs``) and the tiny kernels, and small enough that
 #: reading it all back after every program costs ``BENCH_DRAM_BYTES / B`` cycles only.
 BENCH_DRAM_BYTES = 1 << 14
+#: The bench's clock period: simulated time / PERIOD_NS = clock cycles.
+PERIOD_NS = 10
+#: The file in the cocotb run directory to which the bench appends every program's cycles
+#: (program, end, measured, rules), row by row.
+CYCLES_CSV = "npu_cycles.csv"
 #: Environment variable naming the directory of the ``*.s`` kernels the bench runs.
 KERNELS_ENV = "EDGENPU_NPU_KERNELS"
 

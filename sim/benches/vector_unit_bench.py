@@ -11,7 +11,6 @@ rules to the cycle.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import cocotb
@@ -195,12 +194,10 @@ async def _run_all(dut: Any, *, stalls: float, seed_offset: int, check_timing: b
     cases = coverage_cases(bench.config, bench.rng) + random_cases(
         bench.config, bench.rng, RANDOM_CASES
     )
-    began, wall = bench.clock.cycle, time.perf_counter()
-    elements = 0
-    for case in cases:
-        await bench.run(case, check_timing=check_timing)
-        elements += case.ins["len"]
-    cycles, wall = bench.clock.cycle - began, time.perf_counter() - wall
+    cycles, wall = await bench.clock.timed(
+        bench.run(case, check_timing=check_timing) for case in cases
+    )
+    elements = sum(case.ins["len"] for case in cases)
     dut._log.info(
         "%d instructions, %d elements, %d cycles in %.2f s: %.0f cycles/s",
         len(cases),

@@ -23,13 +23,10 @@ from edgenpu.config import HardwareConfig, load_config, override
 from edgenpu.isa import SymbolKind
 from edgenpu.rtl.npu import Npu
 from edgenpu.sim import functional
-from edgenpu.sim.benches.npu_ref import KERNELS_ENV, bench_config, kernels, params
+from edgenpu.sim.benches.npu_ref import CYCLES_CSV, KERNELS_ENV, bench_config, kernels, params
 from edgenpu.sim.hdl_build import default_simulator, run_cocotb
 
 BENCH = "edgenpu.sim.benches.npu_bench"
-#: The bench's per-program cycles file in its run directory (``npu_bench.CYCLES_CSV``; the
-#: bench is not imported here, because importing it creates that file in the working directory).
-CYCLES_CSV = "npu_cycles.csv"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: The smallest power-of-two DRAM on which every example halts (checked below).
 DRAM_BYTES = 1 << 15
