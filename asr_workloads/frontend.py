@@ -5,7 +5,9 @@ optionally pre-emphasised, cut into frames (no padding: frame ``t`` covers sampl
 ``[t * hop, t * hop + window)``), windowed, transformed with a real FFT of ``n_fft`` points,
 turned into a power spectrum, weighted by an **HTK-style** mel filterbank
 (``mel(f) = 2595 log10(1 + f / 700)``; triangles of peak 1, no area normalisation) and
-logged with a floor. ``stack_and_subsample`` then concatenates neighbouring frames and keeps
+logged with a floor, then optionally normalised per band with the training corpus's mean and
+standard deviation (``normalize``; the statistics are part of the config, so a model and its
+front end travel together). ``stack_and_subsample`` then concatenates neighbouring frames and keeps
 every k-th stack, which is what the encoder consumes.
 
 ``LogMelStream`` (with ``ResampleStream`` for other input rates) computes the same frames
@@ -23,17 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from edgenpu.asr_workloads.resample import ResampleStream, as_audio, check_positive_int, resample
+from .resample import ResampleStream, as_audio, check_positive_int, resample
 
 __all__ = [
     "FrontEndConfig",
     "LogMelStream",
+    "check_input_rate",
     "features",
     "frames",
     "hz_to_mel",
     "log_mel",
     "mel_filterbank",
     "mel_to_hz",
+    "normalize",
     "power_spectrum",
     "stack_and_subsample",
 ]
@@ -67,6 +71,9 @@ class FrontEndConfig:
         Number of consecutive frames concatenated into one encoder input.
     subsample : int
         Keep every ``subsample``-th stacked frame.
+    mean, std : tuple of float or None
+        Per-band statistics of the training features (``n_mels`` each, ``std`` positive);
+        ``normalize`` maps a log-mel frame ``x`` to ``(x - mean) / std``. Both or neither.
     """
 
     sample_rate: int = 16000
@@ -80,6 +87,8 @@ class FrontEndConfig:
     preemphasis: float = 0.0
     stack: int = 1
     subsample: int = 1
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("sample_rate", self.sample_rate)
@@ -117,9 +126,25 @@ class FrontEndConfig:
             raise ValueError(f"log_floor must be a positive number, not {self.log_floor!r}")
         if not _is_real(self.preemphasis) or not 0 <= self.preemphasis < 1:
             raise ValueError(f"preemphasis must be in [0, 1), not {self.preemphasis!r}")
+        self._check_statistics()
         # A mel band narrower than the FFT's bin spacing would be silent forever: reject the
         # config here, where it is made, rather than when the first audio arrives.
         mel_filterbank(self)
+
+    def _check_statistics(self) -> None:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must be given together")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, list | tuple) or len(value) != self.n_mels:
+                raise ValueError(f"{name} must be a list of n_mels = {self.n_mels} numbers")
+            if not all(_is_real(v) and math.isfinite(v) for v in value):
+                raise ValueError(f"{name} must hold finite numbers")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+        if self.std is not None and min(self.std) <= 0:
+            raise ValueError(f"std must be positive, not {min(self.std)!r}")
 
     @property
     def window_samples(self) -> int:
@@ -148,7 +173,11 @@ class FrontEndConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON/YAML-ready values (derived values are not stored)."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        for name in ("mean", "std"):
+            if data[name] is not None:
+                data[name] = list(data[name])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FrontEndConfig:
@@ -316,9 +345,37 @@ def stack_and_subsample(feats: np.ndarray, stack: int, subsample: int) -> np.nda
     return windows[::subsample].reshape(-1, stack * width).copy()
 
 
+def check_input_rate(sample_rate: int, cfg: FrontEndConfig) -> None:
+    """Refuse audio recorded at a lower rate than the front end's.
+
+    Resampling up would run, but the band between the two Nyquist frequencies would be
+    empty, which the model never saw in training: its transcripts would be quietly worse.
+    """
+    if sample_rate < cfg.sample_rate:
+        raise ValueError(
+            f"sample rate {sample_rate} Hz is below the model's {cfg.sample_rate} Hz "
+            f"(the audio lacks the band from {sample_rate // 2} to {cfg.sample_rate // 2} Hz)"
+        )
+
+
+def normalize(feats: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """Log-mel frames ``(T, n_mels)`` normalised with the config's statistics (float32).
+
+    Without statistics in the config the frames are returned as float32, unchanged.
+    """
+    feats = np.asarray(feats, dtype=np.float32)
+    if cfg.mean is None:
+        return feats
+    mean = np.asarray(cfg.mean, dtype=np.float32)
+    std = np.asarray(cfg.std, dtype=np.float32)
+    return (feats - mean) / std
+
+
 def features(audio: np.ndarray, sample_rate: int, cfg: FrontEndConfig) -> np.ndarray:
-    """Encoder inputs: ``log_mel`` then ``stack_and_subsample`` with the config's settings."""
-    return stack_and_subsample(log_mel(audio, sample_rate, cfg), cfg.stack, cfg.subsample)
+    """Encoder inputs: ``log_mel``, ``normalize``, then ``stack_and_subsample``."""
+    return stack_and_subsample(
+        normalize(log_mel(audio, sample_rate, cfg), cfg), cfg.stack, cfg.subsample
+    )
 
 
 class LogMelStream:

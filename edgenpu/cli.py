@@ -17,6 +17,7 @@ import click
 import numpy as np
 import yaml
 
+from edgenpu.asr_workloads.cli import asr
 from edgenpu.errors import EdgenpuError
 from edgenpu.formats import FormatError
 
@@ -494,6 +495,9 @@ def config_check(files: tuple[str, ...]) -> None:
     for f in files:
         cfg = load_config(f)
         click.echo(f"{f}: ok ({cfg.name})")
+
+
+main.add_command(asr)
 
 
 if __name__ == "__main__":

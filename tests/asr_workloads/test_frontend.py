@@ -3,6 +3,7 @@ real spoken digits."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from edgenpu.asr_workloads.frontend import (
     mel_edges,
     mel_filterbank,
     mel_to_hz,
+    normalize,
     power_spectrum,
     stack_and_subsample,
 )
@@ -342,3 +344,28 @@ def test_real_digits_energy_envelope_follows_the_speech(name):
     stream = LogMelStream(cfg, sample_rate=rate)
     pushed = [stream.push(audio[i : i + 80]) for i in range(0, len(audio), 80)]
     np.testing.assert_array_equal(np.concatenate([*pushed, stream.finish()]), feats)
+
+
+def test_normalize_uses_the_configs_statistics_and_round_trips():
+    cfg = FrontEndConfig(n_mels=4, mean=[1, 2, 3, 4], std=[1, 2, 4, 8])
+    assert cfg.mean == (1.0, 2.0, 3.0, 4.0)
+    assert FrontEndConfig.from_dict(cfg.to_dict()) == cfg
+    out = normalize(np.array([[1.0, 4.0, 7.0, 12.0]]), cfg)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[0.0, 1.0, 1.0, 1.0]])
+    plain = np.ones((2, 4))
+    np.testing.assert_array_equal(normalize(plain, FrontEndConfig(n_mels=4)), plain)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mean": [0.0] * 4}, "mean and std must be given together"),
+        ({"mean": [0.0] * 3, "std": [1.0] * 3}, "mean must be a list of n_mels = 4 numbers"),
+        ({"mean": [0.0] * 4, "std": [1.0, 1.0, 0.0, 1.0]}, "std must be positive, not 0.0"),
+        ({"mean": [float("nan")] * 4, "std": [1.0] * 4}, "mean must hold finite numbers"),
+    ],
+)
+def test_bad_statistics_are_named(fields, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        FrontEndConfig(n_mels=4, **fields)

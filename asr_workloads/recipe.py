@@ -1,0 +1,355 @@
+"""Training recipes: what to train, on which corpus, for how long, with which compression.
+
+A recipe is a YAML file (bundled presets live in ``asr_workloads/recipes/``); every key is
+checked here, before any training starts, so a misspelt key fails in one line that names
+the file and the key. This module needs numpy and pyyaml only, so recipes can be checked on
+a machine without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model_config import ModelConfig
+
+__all__ = [
+    "PATTERNS",
+    "CompressionConfig",
+    "DistillationConfig",
+    "PruningConfig",
+    "Recipe",
+    "RecipeError",
+    "TrainingConfig",
+    "load_recipe",
+    "preset_names",
+    "with_input_dim",
+]
+
+#: Sparsity patterns pruning can impose: unstructured, or N:M along each row.
+PATTERNS = ("unstructured", "2:4")
+
+
+class RecipeError(ValueError):
+    """A recipe file that cannot be used (names the file and the key)."""
+
+
+def _number(where: str, value: Any, low: float, high: float | None = None) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{where} must be a number, not {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{where} must be {bound}, not {value!r}")
+    return value
+
+
+def _count(where: str, value: Any, low: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{where} must be an integer >= {low}, not {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """The optimisation schedule.
+
+    Parameters
+    ----------
+    steps : int
+        Optimizer steps in all.
+    batch_size : int
+        Utterances per step.
+    learning_rate : float
+        Peak Adam learning rate, reached after ``warmup_steps`` and decayed (cosine) to
+        ``final_learning_rate`` at the last step.
+    ctc_weight : float
+        Weight of the encoder's CTC loss beside the RNN-T loss. Both are summed per utterance
+        and divided by the batch size (not by the target length): without it at full scale,
+        the prediction network memorises a small corpus's phrases and the encoder is ignored.
+    predictor_dropout : float
+        Probability, at step 0, of zeroing an utterance's prediction-network output; ramps
+        linearly to 0 at ``predictor_dropout_until`` (forces the encoder to carry the
+        transcript early in training).
+    spec_augment : dict
+        ``time_masks``, ``time_width``, ``freq_masks``, ``freq_width`` (frames / bands).
+    compute_penalty_start, compute_penalty_ramp : int
+        Branching encoder only: the compute penalty is off before ``compute_penalty_start``
+        and ramps linearly to its full weight over the next ``compute_penalty_ramp`` steps,
+        so both branches learn before the gate is asked to save compute (applied from step
+        0, it shuts the expensive branch off before the transducer loss can value it).
+    checkpoint_every, log_every : int
+        Steps between resumable checkpoints and between progress records.
+    """
+
+    steps: int
+    batch_size: int = 32
+    learning_rate: float = 1.5e-3
+    final_learning_rate: float = 5e-5
+    warmup_steps: int = 200
+    grad_clip: float = 5.0
+    ctc_weight: float = 0.5
+    predictor_dropout: float = 0.5
+    predictor_dropout_until: int = 1000
+    spec_augment: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {
+            "time_masks": 2,
+            "time_width": 10,
+            "freq_masks": 2,
+            "freq_width": 5,
+        }
+    )
+    compute_penalty_start: int = 0
+    compute_penalty_ramp: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        _count("train.steps", self.steps)
+        _count("train.batch_size", self.batch_size)
+        _number("train.learning_rate", self.learning_rate, 0.0)
+        _number("train.final_learning_rate", self.final_learning_rate, 0.0)
+        _count("train.warmup_steps", self.warmup_steps, 0)
+        _number("train.grad_clip", self.grad_clip, 0.0)
+        _number("train.ctc_weight", self.ctc_weight, 0.0)
+        _number("train.predictor_dropout", self.predictor_dropout, 0.0, 1.0)
+        _count("train.predictor_dropout_until", self.predictor_dropout_until, 0)
+        _count("train.compute_penalty_start", self.compute_penalty_start, 0)
+        _count("train.compute_penalty_ramp", self.compute_penalty_ramp, 0)
+        _count("train.checkpoint_every", self.checkpoint_every)
+        _count("train.log_every", self.log_every)
+        known = {"time_masks", "time_width", "freq_masks", "freq_width"}
+        if not isinstance(self.spec_augment, dict):
+            raise ValueError(f"train.spec_augment must be a mapping, not {self.spec_augment!r}")
+        for key, value in self.spec_augment.items():
+            if key not in known:
+                raise ValueError(f"unknown key train.spec_augment.{key}")
+            _count(f"train.spec_augment.{key}", value, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PruningConfig:
+    """Gradual magnitude pruning to ``sparsity`` between ``start`` and ``end`` (steps).
+
+    The fraction pruned follows Zhu and Gupta's cubic schedule; masks are recomputed every
+    ``every`` steps. ``pattern`` is ``"unstructured"`` (per matrix) or ``"2:4"`` (two of
+    every four consecutive weights of a row kept; the sparsity is then 0.5 by construction).
+    """
+
+    sparsity: float
+    start: int
+    end: int
+    pattern: str = "unstructured"
+    every: int = 50
+
+    def __post_init__(self) -> None:
+        _number("compression.pruning.sparsity", self.sparsity, 0.0, 0.99)
+        _count("compression.pruning.start", self.start, 0)
+        _count("compression.pruning.end", self.end, self.start)
+        _count("compression.pruning.every", self.every)
+        if self.pattern not in PATTERNS:
+            raise ValueError(
+                f"compression.pruning.pattern must be one of {', '.join(PATTERNS)}, "
+                f"not {self.pattern!r}"
+            )
+        if self.pattern == "2:4" and self.sparsity != 0.5:
+            raise ValueError(
+                f"compression.pruning.sparsity must be 0.5 for pattern 2:4, not {self.sparsity}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionConfig:
+    """Quantization-aware training and pruning.
+
+    Parameters
+    ----------
+    precision : str or None
+        ``"int8"`` or ``"int4"`` weights (fake-quantized from ``qat_start`` on), or None for
+        a float model.
+    qat_start : int
+        Step at which fake quantization switches on (the float model settles first).
+    grid_weight : float
+        Weight of the regulariser pulling weights toward the quantization grid.
+    pruning : PruningConfig or None
+    """
+
+    precision: str | None = None
+    qat_start: int = 0
+    grid_weight: float = 0.0
+    pruning: PruningConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in (None, "int8", "int4"):
+            raise ValueError(
+                f"compression.precision must be int8, int4 or null, not {self.precision!r}"
+            )
+        _count("compression.qat_start", self.qat_start, 0)
+        _number("compression.grid_weight", self.grid_weight, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillationConfig:
+    """Teacher-student training: the student also matches a trained teacher's joint outputs.
+
+    ``teacher`` is a recipe name or file whose trained model is found in ``--teacher-dir``
+    (the teacher's output directory); ``weight`` scales the KL term; ``temperature``
+    softens both distributions.
+    """
+
+    teacher: str
+    weight: float = 0.5
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.teacher, str) or not self.teacher:
+            raise ValueError(
+                f"distillation.teacher must be a non-empty string, not {self.teacher!r}"
+            )
+        _number("distillation.weight", self.weight, 0.0)
+        _number("distillation.temperature", self.temperature, 1e-3)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A whole recipe; ``source`` is the file it came from (for messages)."""
+
+    name: str
+    corpus: str
+    stack: int
+    subsample: int
+    model: ModelConfig
+    train: TrainingConfig
+    compression: CompressionConfig
+    distillation: DistillationConfig | None
+    seed: int
+    init: str | None
+    description: str
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as YAML-ready data (what a trained model's metadata records)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "corpus": self.corpus,
+            "init": self.init,
+            "frontend": {"stack": self.stack, "subsample": self.subsample},
+            "model": {k: v for k, v in self.model.to_dict().items() if k != "input_dim"},
+            "train": dataclasses.asdict(self.train),
+            "compression": dataclasses.asdict(self.compression),
+            "distillation": None
+            if self.distillation is None
+            else dataclasses.asdict(self.distillation),
+        }
+
+
+_TOP_KEYS = {
+    "name",
+    "description",
+    "seed",
+    "corpus",
+    "init",
+    "frontend",
+    "model",
+    "train",
+    "compression",
+    "distillation",
+}
+
+
+def _section(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping, not {data!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ValueError(f"unknown key {where}.{key} (known: {', '.join(sorted(known))})")
+    return cls(**data)
+
+
+def _parse(data: Any, source: str) -> Recipe:
+    if not isinstance(data, dict):
+        raise ValueError(f"a recipe must be a mapping, not {type(data).__name__}")
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ValueError(f"unknown key {key} (known: {', '.join(sorted(_TOP_KEYS))})")
+    for key in ("name", "corpus", "model", "train"):
+        if key not in data:
+            raise ValueError(f"missing key {key}")
+    frontend = data.get("frontend") or {}
+    for key in frontend:
+        if key not in ("stack", "subsample"):
+            raise ValueError(f"unknown key frontend.{key} (known: stack, subsample)")
+    stack = _count("frontend.stack", frontend.get("stack", 1))
+    subsample = _count("frontend.subsample", frontend.get("subsample", 1))
+    model = dict(data["model"]) if isinstance(data["model"], dict) else data["model"]
+    if isinstance(model, dict) and "input_dim" in model:
+        raise ValueError("model.input_dim is derived (corpus n_mels x frontend.stack); remove it")
+    compression = dict(data.get("compression") or {})
+    if compression.get("pruning") is not None:
+        compression["pruning"] = _section(
+            PruningConfig, compression["pruning"], "compression.pruning"
+        )
+    distillation = data.get("distillation")
+    return Recipe(
+        name=str(data["name"]),
+        description=str(data.get("description", "")),
+        seed=_count("seed", data.get("seed", 0), 0),
+        corpus=str(data["corpus"]),
+        init=data.get("init"),
+        stack=stack,
+        subsample=subsample,
+        # The input width depends on the corpus's mel bands; a placeholder of 1 keeps the
+        # config checkable here, and `with_input_dim` sets the real one.
+        model=ModelConfig.from_dict({**model, "input_dim": 1}),
+        train=_section(TrainingConfig, data["train"], "train"),
+        compression=_section(CompressionConfig, compression, "compression"),
+        distillation=None
+        if distillation is None
+        else _section(DistillationConfig, distillation, "distillation"),
+        source=source,
+    )
+
+
+def with_input_dim(recipe: Recipe, n_mels: int) -> ModelConfig:
+    """The recipe's model for features of ``n_mels`` bands stacked ``recipe.stack`` times."""
+    return dataclasses.replace(recipe.model, input_dim=n_mels * recipe.stack)
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled recipes."""
+    folder = resources.files(__package__) / "recipes"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A recipe from a YAML file, or a bundled preset by name.
+
+    Raises
+    ------
+    RecipeError
+        Naming the file and the offending key.
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        if str(name_or_path) not in preset_names():
+            raise RecipeError(
+                f"no recipe {str(name_or_path)!r}: not a .yaml file, nor a preset "
+                f"({', '.join(preset_names())})"
+            )
+        path = Path(str(resources.files(__package__) / "recipes" / f"{name_or_path}.yaml"))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise RecipeError(f"{path}: cannot read recipe ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML ({error})") from None
+    try:
+        return _parse(data, str(path))
+    except (ValueError, TypeError) as error:
+        raise RecipeError(f"{path}: {error}") from None

@@ -1,0 +1,1 @@
+"""Training RNN-T recipes: batches from a feature cache, the training loop, checkpoints."""

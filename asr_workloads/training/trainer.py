@@ -1,0 +1,347 @@
+"""The training loop: a recipe, a feature cache and an output directory in; a model out.
+
+One step: a length-bucketed batch (SpecAugment on), the RNN-T loss plus the encoder's CTC
+loss (both summed per utterance, divided by the batch size), the prediction network's output
+dropped for a ramped-off fraction of utterances early on, the branching encoder's compute
+penalty, the quantization-grid regulariser and distillation when the recipe asks; Adam with
+warm-up and cosine decay, gradient clipping, then the pruning masks re-applied. The run
+checkpoints every ``checkpoint_every`` steps and resumes from its last checkpoint when
+started again on the same output directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..corpus.feature_cache import open_split
+from ..frontend import FrontEndConfig
+from ..recipe import Recipe, with_input_dim
+from ..rnnt.fake_quant import grid_regularizer
+from ..rnnt.loss import rnnt_loss
+from ..rnnt.model import RNNT
+from ..rnnt.pruning import Pruner
+from ..text import BLANK
+from .batches import TrainingOrder, feature_statistics, make_batch
+from .checkpoint import CHECKPOINT, LOG, MODEL, append_log, atomic_save, read_log
+from .trained import load_trained, trained_payload
+
+__all__ = [
+    "TrainingError",
+    "compute_penalty_scale",
+    "learning_rate",
+    "predictor_dropout",
+    "train",
+]
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue (names the file or setting at fault)."""
+
+
+def learning_rate(step: int, recipe: Recipe) -> float:
+    """Linear warm-up to the peak, then cosine decay to the final rate at the last step."""
+    t = recipe.train
+    if step < t.warmup_steps:
+        return t.learning_rate * (step + 1) / t.warmup_steps
+    span = max(t.steps - t.warmup_steps, 1)
+    progress = min((step - t.warmup_steps) / span, 1.0)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return t.final_learning_rate + (t.learning_rate - t.final_learning_rate) * cosine
+
+
+def predictor_dropout(step: int, recipe: Recipe) -> float:
+    """Probability of dropping an utterance's prediction-network output at ``step``."""
+    t = recipe.train
+    if step >= t.predictor_dropout_until:
+        return 0.0
+    return t.predictor_dropout * (1 - step / t.predictor_dropout_until)
+
+
+def compute_penalty_scale(step: int, recipe: Recipe) -> float:
+    """Fraction of the branching encoder's compute penalty applied at ``step``."""
+    t = recipe.train
+    if step < t.compute_penalty_start:
+        return 0.0
+    if t.compute_penalty_ramp == 0:
+        return 1.0
+    return min(1.0, (step - t.compute_penalty_start + 1) / t.compute_penalty_ramp)
+
+
+def _frontend(recipe: Recipe, corpus_frontend: FrontEndConfig, split: Any) -> FrontEndConfig:
+    # The statistics are the corpus's, not the recipe's: every model trained on one corpus
+    # gets the same front end, which distillation (teacher and student) requires.
+    mean, std = feature_statistics(split)
+    return dataclasses.replace(
+        corpus_frontend, stack=recipe.stack, subsample=recipe.subsample, mean=mean, std=std
+    )
+
+
+def _distillation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """KL(teacher || student) of the joint's distributions, summed over valid lattice nodes
+    and divided by the batch size (the scale of the transducer loss)."""
+    log_p = F.log_softmax(teacher / temperature, dim=-1)
+    log_q = F.log_softmax(student / temperature, dim=-1)
+    kl = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return (kl * valid).sum() / student.shape[0] * temperature**2
+
+
+def _lattice_mask(enc_lengths: torch.Tensor, target_lengths: torch.Tensor, t: int, u1: int):
+    frames = torch.arange(t)[None, :, None] < enc_lengths[:, None, None]
+    labels = torch.arange(u1)[None, None, :] <= target_lengths[:, None, None]
+    return (frames & labels).float()
+
+
+class _Run:
+    """State of one training run (kept together so the step function stays readable)."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        corpus_dir: Path,
+        out_dir: Path,
+        teacher_dir: Path | None,
+        init_dir: Path | None,
+    ) -> None:
+        self.recipe = recipe
+        self.out_dir = out_dir
+        self.train_split = open_split(corpus_dir, "train")
+        if init_dir is not None:
+            init = load_trained(init_dir)
+            self.frontend = dataclasses.replace(
+                init.frontend, stack=recipe.stack, subsample=recipe.subsample
+            )
+        else:
+            init = None
+            self.frontend = _frontend(recipe, self.train_split.frontend, self.train_split)
+        self.config = with_input_dim(recipe, self.frontend.n_mels)
+        torch.manual_seed(recipe.seed)
+        self.model = RNNT(self.config)
+        if init is not None:
+            if init.config != self.config:
+                raise TrainingError(
+                    f"{init_dir}: its model does not match recipe {recipe.name}'s model"
+                )
+            self.model.load_state_dict(init.state_dict)
+        self.teacher = None
+        if recipe.distillation is not None:
+            if teacher_dir is None:
+                raise TrainingError(
+                    f"recipe {recipe.name} distils from {recipe.distillation.teacher!r}: "
+                    f"give the teacher's output directory"
+                )
+            teacher = load_trained(teacher_dir)
+            if teacher.frontend != self.frontend or (
+                teacher.config.time_reduction != self.config.time_reduction
+            ):
+                raise TrainingError(
+                    f"{teacher_dir}: the teacher's front end or time reduction differs "
+                    f"from the student's"
+                )
+            self.teacher = teacher.model().eval()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=recipe.train.learning_rate)
+        pruning = recipe.compression.pruning
+        self.pruner = None if pruning is None else Pruner(self.model, pruning)
+        self.order = TrainingOrder(
+            self.train_split.frame_counts, recipe.train.batch_size, recipe.seed
+        )
+        self.step = 0
+        self.seconds = 0.0  # training wall time before this process, from the checkpoint
+        self._resume()
+
+    def _resume(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        if not path.exists():
+            (self.out_dir / LOG).unlink(missing_ok=True)
+            return
+        state = torch.load(path, weights_only=False)
+        if state["recipe"] != self.recipe.to_dict():
+            raise TrainingError(
+                f"{path}: was made by a different recipe; use a new output directory"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.pruner is not None:
+            self.pruner.load_state_dict(state["pruner"])
+        self.frontend = FrontEndConfig.from_dict(state["frontend"])
+        self.step = state["step"]
+        self.seconds = state.get("seconds", 0.0)
+        # Records logged after the checkpoint would be logged again: drop them.
+        kept = [r for r in read_log(self.out_dir) if r["step"] < self.step]
+        (self.out_dir / LOG).unlink(missing_ok=True)
+        for record in kept:
+            append_log(self.out_dir, record)
+
+    def checkpoint(self, seconds: float) -> None:
+        atomic_save(
+            {
+                "recipe": self.recipe.to_dict(),
+                "frontend": self.frontend.to_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "pruner": None if self.pruner is None else self.pruner.state_dict(),
+                "step": self.step,
+                "seconds": seconds,
+            },
+            self.out_dir / CHECKPOINT,
+        )
+
+    def losses(self, step: int) -> dict[str, torch.Tensor]:
+        recipe, model = self.recipe, self.model
+        rng = np.random.default_rng([recipe.seed, step, 1])
+        batch = make_batch(
+            self.train_split, self.order(step), self.frontend, rng, recipe.train.spec_augment
+        )
+        features = torch.from_numpy(batch.features)
+        lengths = torch.from_numpy(batch.lengths)
+        targets = torch.from_numpy(batch.targets)
+        target_lengths = torch.from_numpy(batch.target_lengths)
+        size = len(batch.lengths)
+
+        encoded = model.encode(features, lengths)
+        tokens = F.pad(targets, (1, 0), value=BLANK)
+        predicted, _ = model.predict(tokens)
+        drop = predictor_dropout(step, recipe)
+        if drop > 0:
+            keep = torch.from_numpy(rng.random(size) >= drop).float()
+            predicted = predicted * keep[:, None, None]
+        logits = model.joint(encoded.frames, predicted)
+        losses = {
+            "rnnt": rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="sum")
+            / size
+        }
+        if recipe.train.ctc_weight > 0:
+            log_probs = F.log_softmax(model.ctc_logits(encoded.frames), dim=-1)
+            ctc = F.ctc_loss(
+                log_probs.transpose(0, 1),
+                targets,
+                encoded.lengths,
+                target_lengths,
+                blank=BLANK,
+                reduction="sum",
+                zero_infinity=True,
+            )
+            losses["ctc"] = recipe.train.ctc_weight * ctc / size
+        if self.config.branching is not None:
+            weight = self.config.branching.penalty * compute_penalty_scale(step, recipe)
+            losses["compute"] = weight * encoded.expensive_fraction
+        compression = recipe.compression
+        if compression.precision is not None and compression.grid_weight > 0:
+            losses["grid"] = compression.grid_weight * grid_regularizer(
+                model.quantized_parameters().values(), compression.precision
+            )
+        if self.teacher is not None:
+            with torch.no_grad():
+                t_enc = self.teacher.encode(features, lengths)
+                t_pred, _ = self.teacher.predict(tokens)
+                t_logits = self.teacher.joint(t_enc.frames, t_pred)
+            mask = _lattice_mask(encoded.lengths, target_lengths, *logits.shape[1:3])
+            distill = recipe.distillation
+            losses["distill"] = distill.weight * _distillation_loss(
+                logits, t_logits, mask, distill.temperature
+            )
+        return losses
+
+    def train_step(self) -> dict[str, float]:
+        recipe, step = self.recipe, self.step
+        compression = recipe.compression
+        quantize = compression.precision is not None and step >= compression.qat_start
+        self.model.set_precision(compression.precision if quantize else None)
+        if self.pruner is not None:
+            self.pruner.update(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(step, recipe)
+        self.model.train()
+        losses = self.losses(step)
+        total = sum(losses.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), recipe.train.grad_clip)
+        self.optimizer.step()
+        if self.pruner is not None:
+            self.pruner.apply()
+        self.step += 1
+        record = {k: float(v.detach()) for k, v in losses.items()}
+        record.update(
+            loss=float(total.detach()), grad_norm=float(norm), lr=learning_rate(step, recipe)
+        )
+        return record
+
+
+def train(
+    recipe: Recipe,
+    corpus_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    teacher_dir: str | Path | None = None,
+    init_dir: str | Path | None = None,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    stop_after: int | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Train ``recipe`` on the feature cache in ``corpus_dir``; returns ``out_dir / model.pt``.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    corpus_dir : path
+        A corpus built by ``edgenpu asr synth`` (its ``train`` split is used).
+    out_dir : path
+        Created if needed. A checkpoint already there (same recipe) is resumed.
+    teacher_dir, init_dir : path, optional
+        Output directories of a finished teacher run (distillation) and of the run whose
+        model this one starts from (fine-tuning, e.g. QAT and pruning of a float model).
+    progress : callable, optional
+        Called with ``(step, steps, record)`` every ``log_every`` steps.
+    stop_after : int, optional
+        Stop (with a checkpoint) after this many steps of this call: an interrupted run,
+        for tests of resumption.
+    threads : int, optional
+        PyTorch's intra-op threads. The models are small and step through time one frame at
+        a time, so on a busy machine one thread is often faster than several that wait on
+        each other.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = _Run(
+        recipe,
+        Path(corpus_dir),
+        out_dir,
+        None if teacher_dir is None else Path(teacher_dir),
+        None if init_dir is None else Path(init_dir),
+    )
+    steps = recipe.train.steps
+    started = time.monotonic() - run.seconds
+    done_here = 0
+    while run.step < steps:
+        step = run.step
+        record = run.train_step()
+        done_here += 1
+        if run.step % recipe.train.log_every == 0 or run.step == steps:
+            record.update(step=step, seconds=round(time.monotonic() - started, 2))
+            append_log(out_dir, record)
+            if progress is not None:
+                progress(run.step, steps, record)
+        if run.step % recipe.train.checkpoint_every == 0 or run.step == steps:
+            run.checkpoint(time.monotonic() - started)
+        if stop_after is not None and done_here >= stop_after:
+            run.checkpoint(time.monotonic() - started)
+            return out_dir / CHECKPOINT
+    run.model.set_precision(recipe.compression.precision)
+    payload = trained_payload(
+        run.model, run.frontend, recipe, run.step, round(time.monotonic() - started, 1)
+    )
+    atomic_save(payload, out_dir / MODEL)
+    return out_dir / MODEL

@@ -1,0 +1,57 @@
+"""Recipes: every preset loads, and each kind of mistake is named with its file and key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from edgenpu.asr_workloads.recipe import RecipeError, load_recipe, preset_names, with_input_dim
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_presets_load_and_round_trip(name, tmp_path):
+    recipe = load_recipe(name)
+    assert recipe.name == name
+    path = tmp_path / "again.yaml"
+    path.write_text(yaml.safe_dump(recipe.to_dict()))
+    again = load_recipe(path)
+    assert again.to_dict() == recipe.to_dict()
+
+
+def test_input_width_comes_from_the_corpus_bands():
+    recipe = load_recipe("default")
+    assert with_input_dim(recipe, 40).input_dim == 40 * recipe.stack
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.update(optimiser="sgd"), "unknown key optimiser"),
+        (lambda r: r["train"].update(stpes=3), "unknown key train.stpes"),
+        (lambda r: r["model"]["joint"].update(size=3), "unknown key model.joint.size"),
+        (lambda r: r.update(compression={"precision": "int2"}), "compression.precision must be"),
+        (
+            lambda r: r.update(
+                compression={"pruning": {"sparsity": 0.7, "start": 0, "end": 5, "pattern": "2:4"}}
+            ),
+            "compression.pruning.sparsity must be 0.5 for pattern 2:4",
+        ),
+        (lambda r: r["train"].update(steps=0), "train.steps must be an integer >= 1, not 0"),
+        (lambda r: r.pop("corpus"), "missing key corpus"),
+        (lambda r: r["frontend"].update(n_mels=80), "unknown key frontend.n_mels"),
+    ],
+)
+def test_mistakes_are_named_with_the_file(edit, message, tmp_path):
+    data = load_recipe("default").to_dict()
+    edit(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(RecipeError, match=rf"^{path}: .*{message}"):
+        load_recipe(path)
+
+
+def test_unknown_preset_and_unreadable_file(tmp_path):
+    with pytest.raises(RecipeError, match="no recipe 'nope': not a .yaml file, nor a preset"):
+        load_recipe("nope")
+    with pytest.raises(RecipeError, match="cannot read recipe"):
+        load_recipe(tmp_path / "missing.yaml")

@@ -1,0 +1,143 @@
+"""The training loop on the tiny corpus: the loss falls, an interrupted run resumes to the
+same weights, and the schedules do what the recipe says."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgenpu.asr_workloads.corpus import open_split
+from edgenpu.asr_workloads.model_config import ModelConfig
+from edgenpu.asr_workloads.recipe import DistillationConfig, load_recipe
+from edgenpu.asr_workloads.rnnt.loss import rnnt_loss
+from edgenpu.asr_workloads.rnnt.model import RNNT
+from edgenpu.asr_workloads.text import BLANK
+from edgenpu.asr_workloads.training.batches import make_batch
+from edgenpu.asr_workloads.training.checkpoint import read_log
+from edgenpu.asr_workloads.training.trained import load_trained
+from edgenpu.asr_workloads.training.trainer import (
+    TrainingError,
+    compute_penalty_scale,
+    learning_rate,
+    predictor_dropout,
+    train,
+)
+
+
+def _mean_loss(model, corpus, frontend):
+    """RNN-T loss per target token over the whole tiny training split (no augmentation)."""
+    split = open_split(corpus, "train")
+    batch = make_batch(split, np.arange(len(split)), frontend)
+    with torch.no_grad():
+        encoded = model.encode(torch.from_numpy(batch.features), torch.from_numpy(batch.lengths))
+        tokens = torch.nn.functional.pad(torch.from_numpy(batch.targets), (1, 0), value=BLANK)
+        predicted, _ = model.predict(tokens)
+        logits = model.joint(encoded.frames, predicted)
+        loss = rnnt_loss(
+            logits,
+            torch.from_numpy(batch.targets),
+            encoded.lengths,
+            torch.from_numpy(batch.target_lengths),
+            reduction="sum",
+        )
+    return float(loss) / batch.target_lengths.sum()
+
+
+def test_the_loss_falls(tiny_run, tiny_corpus):
+    trained = load_trained(tiny_run)
+    recipe = load_recipe("tiny")
+    torch.manual_seed(recipe.seed)
+    untrained = RNNT(trained.config).eval()
+    before = _mean_loss(untrained, tiny_corpus, trained.frontend)
+    after = _mean_loss(trained.model(), tiny_corpus, trained.frontend)
+    assert after < 0.8 * before, (before, after)
+    assert trained.steps == recipe.train.steps
+    assert trained.precision == "int4"
+    kept = np.mean([m.float().mean() for m in trained.masks.values()])
+    assert kept == pytest.approx(0.5, abs=0.01)
+    log = read_log(tiny_run)
+    assert [r["step"] for r in log] == list(range(4, recipe.train.steps, recipe.train.log_every))
+    assert all(np.isfinite(r["loss"]) for r in log)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_corpus, tmp_path):
+    recipe = load_recipe("tiny")
+    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, steps=14))
+    train(recipe, tiny_corpus, tmp_path / "whole", threads=1)
+    train(recipe, tiny_corpus, tmp_path / "parts", threads=1, stop_after=7)
+    assert not (tmp_path / "parts" / "model.pt").exists()
+    train(recipe, tiny_corpus, tmp_path / "parts", threads=1)
+    whole = load_trained(tmp_path / "whole")
+    parts = load_trained(tmp_path / "parts")
+    for name, value in whole.state_dict.items():
+        torch.testing.assert_close(parts.state_dict[name], value, rtol=0, atol=0, msg=name)
+    assert read_log(tmp_path / "whole") == [
+        {**r, "seconds": w["seconds"]}
+        for r, w in zip(read_log(tmp_path / "parts"), read_log(tmp_path / "whole"), strict=True)
+    ]
+
+
+def test_a_checkpoint_of_another_recipe_is_refused(tiny_corpus, tmp_path):
+    recipe = load_recipe("tiny")
+    train(recipe, tiny_corpus, tmp_path, threads=1, stop_after=1)
+    other = dataclasses.replace(recipe, seed=recipe.seed + 1)
+    with pytest.raises(TrainingError, match="checkpoint.pt: was made by a different recipe"):
+        train(other, tiny_corpus, tmp_path, threads=1)
+
+
+def test_schedules():
+    recipe = load_recipe("default")
+    t = recipe.train
+    assert learning_rate(0, recipe) == pytest.approx(t.learning_rate / t.warmup_steps)
+    assert learning_rate(t.warmup_steps, recipe) == pytest.approx(t.learning_rate)
+    assert learning_rate(t.steps, recipe) == pytest.approx(t.final_learning_rate)
+    assert predictor_dropout(0, recipe) == t.predictor_dropout
+    assert predictor_dropout(t.predictor_dropout_until // 2, recipe) == pytest.approx(
+        t.predictor_dropout / 2
+    )
+    assert predictor_dropout(t.predictor_dropout_until, recipe) == 0.0
+
+
+def test_distillation_from_a_trained_teacher(tiny_run, tiny_corpus, tmp_path):
+    recipe = load_recipe("tiny")
+    student = dataclasses.replace(
+        recipe,
+        train=dataclasses.replace(recipe.train, steps=5, log_every=1),
+        distillation=DistillationConfig(teacher="tiny", weight=0.5, temperature=2.0),
+    )
+    with pytest.raises(TrainingError, match="distils from 'tiny': give the teacher's output"):
+        train(student, tiny_corpus, tmp_path / "a", threads=1)
+    train(student, tiny_corpus, tmp_path / "b", teacher_dir=tiny_run, threads=1)
+    log = read_log(tmp_path / "b")
+    assert len(log) == 5
+    assert all(r["distill"] > 0 and np.isfinite(r["distill"]) for r in log)
+
+
+def test_a_branching_model_trains_with_its_compute_penalty(tiny_corpus, tmp_path):
+    recipe = load_recipe("tiny")
+    model = ModelConfig.from_dict(
+        {
+            **recipe.model.to_dict(),
+            "encoder": {"hidden": [32, 24], "reduce": [2, 1]},
+            "branching": {"stem_layers": 1, "cheap_hidden": [24], "penalty": 2.0},
+        }
+    )
+    branching = dataclasses.replace(
+        recipe,
+        model=model,
+        train=dataclasses.replace(
+            recipe.train, steps=4, log_every=1, compute_penalty_start=1, compute_penalty_ramp=2
+        ),
+    )
+    assert [compute_penalty_scale(s, branching) for s in range(4)] == [0.0, 0.5, 1.0, 1.0]
+    train(branching, tiny_corpus, tmp_path, threads=1)
+    log = read_log(tmp_path)
+    assert log[0]["compute"] == 0.0
+    # Half the weight at step 1, the full weight (2.0) times a fraction in (0, 1) after.
+    assert 0 < log[1]["compute"] < 1.0
+    assert 0 < log[2]["compute"] < 2.0
+    assert load_trained(tmp_path).config.branching.penalty == 2.0
