@@ -71,11 +71,19 @@ class TrainingConfig:
         and divided by the batch size (not by the target length): without it at full scale,
         the prediction network memorises a small corpus's phrases and the encoder is ignored.
     predictor_dropout : float
-        Probability, at step 0, of zeroing an utterance's prediction-network output; ramps
-        linearly to 0 at ``predictor_dropout_until`` (forces the encoder to carry the
-        transcript early in training).
+        Probability, at the first transducer step (``ctc_only_steps``), of zeroing an
+        utterance's prediction-network output; ramps linearly to 0 at
+        ``predictor_dropout_until`` (forces the encoder to carry the transcript early on).
     spec_augment : dict
         ``time_masks``, ``time_width``, ``freq_masks``, ``freq_width`` (frames / bands).
+    ctc_only_steps : int
+        Steps at the start that train the encoder alone, as a CTC model (no prediction or
+        joint network: about half the cost of a transducer step). The encoder learns to
+        align sounds with characters first; the transducer then starts from it instead of
+        from a language model of the transcripts.
+    sorted_steps : int
+        Steps at the start that draw utterances shortest first (a curriculum; see
+        ``training.batches.TrainingOrder``).
     compute_penalty_start, compute_penalty_ramp : int
         Branching encoder only: the compute penalty is off before ``compute_penalty_start``
         and ramps linearly to its full weight over the next ``compute_penalty_ramp`` steps,
@@ -102,6 +110,8 @@ class TrainingConfig:
             "freq_width": 5,
         }
     )
+    ctc_only_steps: int = 0
+    sorted_steps: int = 0
     compute_penalty_start: int = 0
     compute_penalty_ramp: int = 0
     checkpoint_every: int = 200
@@ -117,6 +127,13 @@ class TrainingConfig:
         _number("train.ctc_weight", self.ctc_weight, 0.0)
         _number("train.predictor_dropout", self.predictor_dropout, 0.0, 1.0)
         _count("train.predictor_dropout_until", self.predictor_dropout_until, 0)
+        _count("train.ctc_only_steps", self.ctc_only_steps, 0)
+        if self.predictor_dropout_until and self.predictor_dropout_until <= self.ctc_only_steps:
+            raise ValueError(
+                "train.predictor_dropout_until must come after train.ctc_only_steps "
+                f"({self.ctc_only_steps}), not {self.predictor_dropout_until}"
+            )
+        _count("train.sorted_steps", self.sorted_steps, 0)
         _count("train.compute_penalty_start", self.compute_penalty_start, 0)
         _count("train.compute_penalty_ramp", self.compute_penalty_ramp, 0)
         _count("train.checkpoint_every", self.checkpoint_every)

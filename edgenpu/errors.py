@@ -4,7 +4,7 @@ Each carries a message that names the culprit (file, field, node, instruction, a
 the CLI prints it on one line and exits non-zero.
 """
 
-__all__ = ["AsmError", "ConfigError", "EdgenpuError", "ProgramError"]
+__all__ = ["AsmError", "CompileError", "ConfigError", "EdgenpuError", "ProgramError"]
 
 
 class EdgenpuError(Exception):
@@ -21,3 +21,7 @@ class AsmError(EdgenpuError):
 
 class ProgramError(EdgenpuError):
     """A binary program container that cannot be read or encoded."""
+
+
+class CompileError(EdgenpuError):
+    """A model the compiler cannot take (names the file, graph, node, op or tensor)."""

@@ -119,18 +119,31 @@ def epoch_batches(
 
 
 class TrainingOrder:
-    """The batch of indices for any step: epoch after epoch of ``epoch_batches``."""
+    """The batch of indices for any step.
 
-    def __init__(self, frame_counts: np.ndarray, batch_size: int, seed: int) -> None:
+    The first ``sorted_steps`` steps take the utterances shortest first (SortaGrad,
+    Amodei et al. 2016): short utterances have few alignments, so the encoder learns to
+    align sounds with characters before it meets long ones, which CTC and transducer
+    training otherwise spend many steps on. Then epoch after epoch of ``epoch_batches``.
+    """
+
+    def __init__(
+        self, frame_counts: np.ndarray, batch_size: int, seed: int, sorted_steps: int = 0
+    ) -> None:
         self._counts = np.asarray(frame_counts)
         self._batch_size = batch_size
         self._seed = seed
+        self._sorted = np.argsort(self._counts, kind="stable")
+        self._sorted_steps = sorted_steps
         self._epoch = -1
         self._batches: list[np.ndarray] = []
         self.per_epoch = len(epoch_batches(self._counts, batch_size, seed, 0))
 
     def __call__(self, step: int) -> np.ndarray:
-        epoch, k = divmod(step, self.per_epoch)
+        if step < self._sorted_steps:
+            start = step * self._batch_size % len(self._sorted)
+            return self._sorted[start : start + self._batch_size]
+        epoch, k = divmod(step - self._sorted_steps, self.per_epoch)
         if epoch != self._epoch:
             self._batches = epoch_batches(self._counts, self._batch_size, self._seed, epoch)
             self._epoch = epoch

@@ -59,11 +59,20 @@ def learning_rate(step: int, recipe: Recipe) -> float:
 
 
 def predictor_dropout(step: int, recipe: Recipe) -> float:
-    """Probability of dropping an utterance's prediction-network output at ``step``."""
+    """Probability of dropping an utterance's prediction-network output at ``step``: from
+    ``predictor_dropout`` at the first transducer step, linearly to 0 at
+    ``predictor_dropout_until``."""
     t = recipe.train
     if step >= t.predictor_dropout_until:
         return 0.0
-    return t.predictor_dropout * (1 - step / t.predictor_dropout_until)
+    start = t.ctc_only_steps
+    if step <= start:
+        return t.predictor_dropout
+    return (
+        t.predictor_dropout
+        * (t.predictor_dropout_until - step)
+        / (t.predictor_dropout_until - start)
+    )
 
 
 def compute_penalty_scale(step: int, recipe: Recipe) -> float:
@@ -153,7 +162,10 @@ class _Run:
         pruning = recipe.compression.pruning
         self.pruner = None if pruning is None else Pruner(self.model, pruning)
         self.order = TrainingOrder(
-            self.train_split.frame_counts, recipe.train.batch_size, recipe.seed
+            self.train_split.frame_counts,
+            recipe.train.batch_size,
+            recipe.seed,
+            recipe.train.sorted_steps,
         )
         self.step = 0
         self.seconds = 0.0  # training wall time before this process, from the checkpoint
@@ -209,18 +221,21 @@ class _Run:
         size = len(batch.lengths)
 
         encoded = model.encode(features, lengths)
-        tokens = F.pad(targets, (1, 0), value=BLANK)
-        predicted, _ = model.predict(tokens)
-        drop = predictor_dropout(step, recipe)
-        if drop > 0:
-            keep = torch.from_numpy(rng.random(size) >= drop).float()
-            predicted = predicted * keep[:, None, None]
-        logits = model.joint(encoded.frames, predicted)
-        losses = {
-            "rnnt": rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="sum")
-            / size
-        }
-        if recipe.train.ctc_weight > 0:
+        losses = {}
+        ctc_only = step < recipe.train.ctc_only_steps
+        if not ctc_only:
+            tokens = F.pad(targets, (1, 0), value=BLANK)
+            predicted, _ = model.predict(tokens)
+            drop = predictor_dropout(step, recipe)
+            if drop > 0:
+                keep = torch.from_numpy(rng.random(size) >= drop).float()
+                predicted = predicted * keep[:, None, None]
+            logits = model.joint(encoded.frames, predicted)
+            losses["rnnt"] = (
+                rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="sum") / size
+            )
+        ctc_weight = 1.0 if ctc_only else recipe.train.ctc_weight
+        if ctc_weight > 0:
             log_probs = F.log_softmax(model.ctc_logits(encoded.frames), dim=-1)
             ctc = F.ctc_loss(
                 log_probs.transpose(0, 1),
@@ -231,7 +246,7 @@ class _Run:
                 reduction="sum",
                 zero_infinity=True,
             )
-            losses["ctc"] = recipe.train.ctc_weight * ctc / size
+            losses["ctc"] = ctc_weight * ctc / size
         if self.config.branching is not None:
             weight = self.config.branching.penalty * compute_penalty_scale(step, recipe)
             losses["compute"] = weight * encoded.expensive_fraction
@@ -240,7 +255,7 @@ class _Run:
             losses["grid"] = compression.grid_weight * grid_regularizer(
                 model.quantized_parameters().values(), compression.precision
             )
-        if self.teacher is not None:
+        if self.teacher is not None and not ctc_only:
             with torch.no_grad():
                 t_enc = self.teacher.encode(features, lengths)
                 t_pred, _ = self.teacher.predict(tokens)

@@ -95,10 +95,10 @@ def test_schedules():
     assert learning_rate(0, recipe) == pytest.approx(t.learning_rate / t.warmup_steps)
     assert learning_rate(t.warmup_steps, recipe) == pytest.approx(t.learning_rate)
     assert learning_rate(t.steps, recipe) == pytest.approx(t.final_learning_rate)
-    assert predictor_dropout(0, recipe) == t.predictor_dropout
-    assert predictor_dropout(t.predictor_dropout_until // 2, recipe) == pytest.approx(
-        t.predictor_dropout / 2
-    )
+    start = t.ctc_only_steps
+    assert predictor_dropout(0, recipe) == predictor_dropout(start, recipe) == t.predictor_dropout
+    middle = (start + t.predictor_dropout_until) // 2
+    assert predictor_dropout(middle, recipe) == pytest.approx(t.predictor_dropout / 2)
     assert predictor_dropout(t.predictor_dropout_until, recipe) == 0.0
 
 

@@ -1,0 +1,1 @@
+"""Model frontends: ONNX files and bundled checkpoints, read into the compiler IR."""
