@@ -96,6 +96,16 @@ class _Bar:
             self.bar = None
 
 
+#: The feature cache a command reads, defined once for every command that takes one.
+_CORPUS = click.option(
+    "--corpus",
+    "corpus_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Feature cache built by `edgenpu asr synth`.",
+)
+
+
 @click.group()
 def asr() -> None:
     """Speech workloads: corpora, RNN-T training, evaluation, export."""
@@ -139,13 +149,7 @@ def synth(corpus: str, out_dir: Path, jobs: int) -> None:
 @click.option(
     "-r", "--recipe", "recipe_name", required=True, help="Recipe: a YAML file or a preset name."
 )
-@click.option(
-    "--corpus",
-    "corpus_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Feature cache built by `edgenpu asr synth`.",
-)
+@_CORPUS
 @click.option(
     "-o",
     "--out",
@@ -248,12 +252,7 @@ def _recognizer(model_path: Path, precision: str | None | bool):
 
 @asr.command("eval")
 @click.argument("model_path", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--corpus",
-    "corpus_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-)
+@_CORPUS
 @click.option(
     "--split",
     "splits",
@@ -381,12 +380,7 @@ def export(run_dir: Path, out_dir: Path, peer: bool) -> None:
 @click.argument(
     "runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
-@click.option(
-    "--corpus",
-    "corpus_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-)
+@_CORPUS
 @click.option(
     "--post-training",
     is_flag=True,

@@ -46,6 +46,7 @@ __all__ = [
     "JointConfig",
     "ModelConfig",
     "PredictorConfig",
+    "from_mapping",
     "is_prunable",
     "is_quantized",
 ]
@@ -68,7 +69,7 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
-def _from_dict(cls: type, data: Any, where: str) -> Any:
+def from_mapping(cls: type, data: Any, where: str) -> Any:
     """Build the dataclass ``cls`` from a mapping, naming an unknown key with ``where``."""
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a mapping, not {type(data).__name__}")
@@ -235,8 +236,8 @@ class ModelConfig:
         fields = dict(data)
         for key, part in parts.items():
             if fields.get(key) is not None:
-                fields[key] = _from_dict(part, fields[key], f"{where}.{key}")
-        return _from_dict(cls, fields, where)
+                fields[key] = from_mapping(part, fields[key], f"{where}.{key}")
+        return from_mapping(cls, fields, where)
 
 
 def is_quantized(name: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .model_config import ModelConfig
+from .model_config import ModelConfig, from_mapping
 
 __all__ = [
     "PATTERNS",
@@ -279,16 +279,6 @@ _TOP_KEYS = {
 }
 
 
-def _section(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping, not {data!r}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ValueError(f"unknown key {where}.{key} (known: {', '.join(sorted(known))})")
-    return cls(**data)
-
-
 def _parse(data: Any, source: str) -> Recipe:
     if not isinstance(data, dict):
         raise ValueError(f"a recipe must be a mapping, not {type(data).__name__}")
@@ -309,7 +299,7 @@ def _parse(data: Any, source: str) -> Recipe:
         raise ValueError("model.input_dim is derived (corpus n_mels x frontend.stack); remove it")
     compression = dict(data.get("compression") or {})
     if compression.get("pruning") is not None:
-        compression["pruning"] = _section(
+        compression["pruning"] = from_mapping(
             PruningConfig, compression["pruning"], "compression.pruning"
         )
     distillation = data.get("distillation")
@@ -324,11 +314,11 @@ def _parse(data: Any, source: str) -> Recipe:
         # The input width depends on the corpus's mel bands; a placeholder of 1 keeps the
         # config checkable here, and `with_input_dim` sets the real one.
         model=ModelConfig.from_dict({**model, "input_dim": 1}),
-        train=_section(TrainingConfig, data["train"], "train"),
-        compression=_section(CompressionConfig, compression, "compression"),
+        train=from_mapping(TrainingConfig, data["train"], "train"),
+        compression=from_mapping(CompressionConfig, compression, "compression"),
         distillation=None
         if distillation is None
-        else _section(DistillationConfig, distillation, "distillation"),
+        else from_mapping(DistillationConfig, distillation, "distillation"),
         source=source,
     )
 
