@@ -16,14 +16,13 @@ state, which one ``LSTM`` node cannot express); its bundle is the deployable for
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..atomic import atomic_output
 from .model_config import ModelConfig
 from .rnnt.model import RNNT
 
@@ -115,31 +114,23 @@ def _export(
     outputs: list[str],
     dynamic: dict[str, dict[int, str]],
 ) -> None:
-    # Export beside the target and rename: no half-written graph is ever left behind.
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            # The tracer's notes on nn.LSTM's shape checks and on batch sizes other than 1:
-            # every graph here runs one utterance, so they do not apply.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch")
-            # The TorchScript exporter is chosen on purpose (ONNX LSTM nodes, no dynamo).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                module.eval(),
-                args,
-                temp,
-                input_names=inputs,
-                output_names=outputs,
-                dynamic_axes=dynamic,
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temp, warnings.catch_warnings():
+        # The tracer's notes on nn.LSTM's shape checks and on batch sizes other than 1:
+        # every graph here runs one utterance, so they do not apply.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch")
+        # The TorchScript exporter is chosen on purpose (ONNX LSTM nodes, no dynamo).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module.eval(),
+            args,
+            temp,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 def export_onnx(model: RNNT, out_dir: str | Path) -> dict[str, Path]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import write_atomically
 from .bundle_sizes import weight_sizes
 from .corpus import CorpusError, open_split
 from .evaluate import EVALUATION_SPLITS, Recognizer, check_frontend, evaluate_split
@@ -176,11 +176,8 @@ def report_rows(
 
 
 def _write_json(path: Path, rows: list[Row]) -> None:
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump([dataclasses.asdict(r) for r in rows], f, indent=2)
-    os.replace(temp, path)
+    text = json.dumps([dataclasses.asdict(r) for r in rows], indent=2)
+    write_atomically(path, text.encode())
 
 
 def format_markdown(rows: list[Row]) -> str:

@@ -7,11 +7,12 @@ Samples are floats in ``[-1, 1)``: int16 ``s`` reads as ``s / 32768``; writing s
 from __future__ import annotations
 
 import os
-import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic import atomic_output
 
 __all__ = ["WavError", "read_wav", "write_wav"]
 
@@ -100,14 +101,8 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
     if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate < 1:
         raise ValueError(f"{path}: sample_rate must be a positive integer, not {sample_rate!r}")
     pcm = np.clip(np.round(audio * FULL_SCALE), -FULL_SCALE, FULL_SCALE - 1).astype("<i2")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle, wave.open(handle, "wb") as writer:
-            writer.setnchannels(1)
-            writer.setsampwidth(2)
-            writer.setframerate(sample_rate)
-            writer.writeframes(pcm.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_output(path) as temp, wave.open(str(temp), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(pcm.tobytes())

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from edgenpu.asr_workloads.cli import asr
+from edgenpu.atomic import write_atomically
 from edgenpu.errors import EdgenpuError
 from edgenpu.formats import FormatError
 
@@ -85,13 +86,6 @@ def _read_program(path: Path):
     raise ProgramError(f"{path}: neither an edgenpu binary nor assembly (.s/.asm) source")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    # Write beside the target and rename, so an interrupted run never leaves half a file.
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 @main.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -107,7 +101,7 @@ def asm(source: Path, output: Path | None) -> None:
 
     program = assemble_file(source)
     output = output or source.with_suffix(".bin")
-    _write_atomically(output, program.to_bytes())
+    write_atomically(output, program.to_bytes())
     click.echo(
         f"{output}: {len(program.words)} instructions, {len(program.segments)} "
         f"segments, {len(program.symbols)} symbols"
@@ -177,7 +171,7 @@ def run(
             tmp = outdir / f".{name}.partial.npy"
             np.save(tmp, values)
             tmp.replace(outdir / f"{name}.npy")
-        _write_atomically(outdir / "summary.json", json.dumps(summary, indent=2).encode())
+        write_atomically(outdir / "summary.json", json.dumps(summary, indent=2).encode())
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ...atomic import write_atomically
 from ..frontend import log_mel
 from ..resample import resample
 from .augment import augment_audio
@@ -28,7 +29,6 @@ from .feature_cache import (
     CorpusError,
     assemble_split,
     read_index,
-    write_atomic,
     write_shard,
 )
 from .fsdd import FsddError, Recording, default_fsdd_dir, digit_string, find_recordings
@@ -133,7 +133,7 @@ def _claim_folder(spec: CorpusSpec, out: Path) -> None:
                 "build into a new folder or delete this one"
             )
         return
-    write_atomic(spec_file, yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
+    write_atomically(spec_file, yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
 
 
 def _find_fsdd(fsdd_dir: Path) -> dict[str, tuple[Recording, ...]] | None:
@@ -215,7 +215,7 @@ def build_corpus(
                 if split == "heldout_speakers" and recordings is None
                 else "the spec asks for no utterances"
             )
-            write_atomic(split_dir / SKIPPED, (reason + "\n").encode())
+            write_atomically(split_dir / SKIPPED, (reason + "\n").encode())
             _remove_stale(split_dir)
             result[split] = None
             continue

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ...atomic import atomic_output, write_atomically
 from ..frontend import FrontEndConfig
 from .spec import SPLITS
 
@@ -35,7 +35,6 @@ __all__ = [
     "open_split",
     "read_index",
     "read_shard",
-    "write_atomic",
     "write_shard",
 ]
 
@@ -49,30 +48,12 @@ class CorpusError(RuntimeError):
     """A corpus folder that lacks a split, or holds another spec's corpus; names the path."""
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_shard(path: Path, features: Sequence[np.ndarray]) -> None:
     """Store a shard's utterances (each ``(T, n_mels)``) as one ``.npz``, atomically."""
     counts = np.array([len(f) for f in features], dtype=np.int64)
     frames = np.concatenate([np.asarray(f, dtype=DTYPE) for f in features])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, frames=frames, counts=counts)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_output(path) as temp, open(temp, "wb") as handle:
+        np.savez(handle, frames=frames, counts=counts)
 
 
 def read_shard(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +98,7 @@ def assemble_split(
     os.replace(tmp, split_dir / FEATURES)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
     index = {**index, "frame_counts": counts.tolist(), "offsets": offsets.tolist()}
-    write_atomic(split_dir / INDEX, json.dumps(index).encode())
+    write_atomically(split_dir / INDEX, json.dumps(index).encode())
 
 
 def read_index(split_dir: Path) -> dict[str, Any] | None:

@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ...atomic import atomic_output
 
 __all__ = ["CHECKPOINT", "LOG", "MODEL", "append_log", "atomic_save", "read_log"]
 
@@ -22,18 +22,11 @@ LOG = "log.jsonl"
 
 
 def atomic_save(payload: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    """``torch.save`` through :func:`edgenpu.atomic.atomic_output`."""
     import torch
 
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as temp:
         torch.save(payload, temp)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def append_log(out_dir: Path, record: dict[str, Any]) -> None:
