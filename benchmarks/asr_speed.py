@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from timing import best_time
 
 from edgenpu.asr_workloads.bundle import bundle_from_weights
 from edgenpu.asr_workloads.frontend import FrontEndConfig
@@ -36,16 +36,6 @@ from edgenpu.asr_workloads.text import BLANK
 N_MELS = 40
 HOP_S = 0.01
 TRANSCRIPT = 34
-
-
-def best_time(run: Callable[[], object], repeats: int) -> float:
-    """Shortest wall-clock time of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -16,25 +16,14 @@ faster than real time).
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
+from timing import best_time
 
 from edgenpu.asr_workloads.frontend import FrontEndConfig, LogMelStream, log_mel
 from edgenpu.asr_workloads.resample import resample
 
 SEED = 0
-
-
-def best_time(run: Callable[[], object], repeats: int) -> float:
-    """Shortest wall-clock time of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def stream_all(cfg: FrontEndConfig, audio: np.ndarray, rate: int, chunk_ms: float) -> np.ndarray:

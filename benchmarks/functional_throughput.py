@@ -9,9 +9,8 @@ with like on a shared machine; they are not targets.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_time
 
 from edgenpu.config import load_config
 from edgenpu.formats import WeightFormat, encode
@@ -98,15 +97,6 @@ def _tile_matmul(t: int, n: int, last: bool = False) -> Instruction:
     )
 
 
-def best_time(fn) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     config = load_config("default")
     print(f"functional simulator, {ROWS}x{COLS} int8 weights, best of {REPEATS}")
@@ -121,7 +111,7 @@ def main() -> None:
         result = run(program, config)
         assert result.halted, result.trap
         macs = result.stats.macs
-        wall = best_time(lambda p=program: run(p, config))
+        wall = best_time(lambda p=program: run(p, config), REPEATS)
         label = f"n={n} {fmt.label} {sparsity:.0%} sparse"
         print(f"{label:28} {macs:>12,} {wall * 1e3:>9.1f} {macs / wall:>10.3g}")
 
