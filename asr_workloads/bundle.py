@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..atomic import atomic_output
 from .bundle_data import (
     PARTS,
     SPARSITY_PATTERNS,
@@ -182,20 +182,6 @@ def _document(bundle: Bundle) -> dict[str, Any]:
     }
 
 
-def _write_atomically(path: Path, write: Any) -> Path:
-    """Call ``write(handle)`` on a synced temporary file beside ``path``; return its name."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return Path(temporary)
-
-
 def save_bundle(bundle: Bundle, path: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``bundle`` as ``<path>.npz`` and ``<path>.yaml``, replacing any previous pair.
 
@@ -218,19 +204,12 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> tuple[Path, Path]:
         for part, array in param.arrays().items()
     }
     text = yaml.safe_dump(_document(bundle), sort_keys=False, width=100).encode()
-    written = []
-    try:
+    # The YAML's rename comes last: the inner context (the arrays) renames on leaving first.
+    with atomic_output(yaml_path) as yaml_temp, atomic_output(npz_path) as npz_temp:
         # Compressed: pruning masks and low-bit codes shrink to a fraction (bundles are committed).
-        written.append(
-            _write_atomically(npz_path, lambda handle: np.savez_compressed(handle, **arrays))
-        )
-        written.append(_write_atomically(yaml_path, lambda handle: handle.write(text)))
-        os.replace(written[0], npz_path)
-        os.replace(written[1], yaml_path)
-    except BaseException:
-        for temporary in written:
-            temporary.unlink(missing_ok=True)
-        raise
+        with open(npz_temp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        yaml_temp.write_bytes(text)
     return yaml_path, npz_path
 
 

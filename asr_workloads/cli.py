@@ -241,13 +241,14 @@ def _recognizer(model_path: Path, precision: str | None | bool):
     from .rnnt.decode import greedy_decode
     from .training.trained import load_trained
 
-    model = load_trained(model_path).model(precision)
+    trained = load_trained(model_path)
+    model = trained.model(precision)
 
     def recognize(features, lengths):
         hypotheses = greedy_decode(model, torch.from_numpy(features), torch.from_numpy(lengths))
         return [decode(h) for h in hypotheses]
 
-    return recognize, load_trained(model_path).frontend
+    return recognize, trained.frontend
 
 
 @asr.command("eval")

@@ -46,6 +46,7 @@ __all__ = [
     "JointConfig",
     "ModelConfig",
     "PredictorConfig",
+    "check_keys",
     "from_mapping",
     "is_prunable",
     "is_quantized",
@@ -69,14 +70,23 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
+def check_keys(data: Any, known: Any, where: str = "") -> None:
+    """Raise ValueError unless ``data`` is a mapping whose keys are all in ``known``.
+
+    The message names the first unknown key as ``where.key`` (``key`` at the top level) and
+    lists the known ones.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{where or 'the data'} must be a mapping, not {type(data).__name__}")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ValueError(f"unknown key {name} (known: {', '.join(sorted(known))})")
+
+
 def from_mapping(cls: type, data: Any, where: str) -> Any:
     """Build the dataclass ``cls`` from a mapping, naming an unknown key with ``where``."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping, not {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown key {where}.{unknown[0]} (known: {', '.join(sorted(known))})")
+    check_keys(data, {f.name for f in dataclasses.fields(cls)}, where)
     return cls(**data)
 
 

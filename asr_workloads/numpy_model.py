@@ -32,6 +32,7 @@ __all__ = [
     "greedy_decode",
     "joint",
     "lstm_layer",
+    "lstm_step",
     "predictor_step",
     "reduce_time",
     "sigmoid",
@@ -84,7 +85,7 @@ def reduce_time(x: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(groups, factor * width)
 
 
-def _lstm_step(
+def lstm_step(
     projected: np.ndarray, w_hh: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One LSTM step from the input projection (``W_ih x + bias``) of the current frame."""
@@ -107,7 +108,7 @@ def lstm_layer(x: np.ndarray, weights: dict[str, np.ndarray], prefix: str) -> np
     c = np.zeros(size, dtype=np.float32)
     out = np.empty((len(x), size), dtype=np.float32)
     for t in range(len(x)):
-        h, c = _lstm_step(projected[t], w_hh, h, c)
+        h, c = lstm_step(projected[t], w_hh, h, c)
         out[t] = h
     return out
 
@@ -193,7 +194,7 @@ def predictor_step(
     for layer, (h, c) in enumerate(state):
         prefix = f"predictor.{layer}"
         projected = weights[f"{prefix}.w_ih"] @ x + weights[f"{prefix}.bias"]
-        h, c = _lstm_step(projected, weights[f"{prefix}.w_hh"], h, c)
+        h, c = lstm_step(projected, weights[f"{prefix}.w_hh"], h, c)
         new_state.append((h, c))
         x = h
     return x, tuple(new_state)

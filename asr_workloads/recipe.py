@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .model_config import ModelConfig, from_mapping
+from .model_config import ModelConfig, check_keys, from_mapping
 
 __all__ = [
     "PATTERNS",
@@ -138,12 +138,9 @@ class TrainingConfig:
         _count("train.compute_penalty_ramp", self.compute_penalty_ramp, 0)
         _count("train.checkpoint_every", self.checkpoint_every)
         _count("train.log_every", self.log_every)
-        known = {"time_masks", "time_width", "freq_masks", "freq_width"}
-        if not isinstance(self.spec_augment, dict):
-            raise ValueError(f"train.spec_augment must be a mapping, not {self.spec_augment!r}")
+        known = ("time_masks", "time_width", "freq_masks", "freq_width")
+        check_keys(self.spec_augment, known, "train.spec_augment")
         for key, value in self.spec_augment.items():
-            if key not in known:
-                raise ValueError(f"unknown key train.spec_augment.{key}")
             _count(f"train.spec_augment.{key}", value, 0)
 
 
@@ -282,16 +279,12 @@ _TOP_KEYS = {
 def _parse(data: Any, source: str) -> Recipe:
     if not isinstance(data, dict):
         raise ValueError(f"a recipe must be a mapping, not {type(data).__name__}")
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise ValueError(f"unknown key {key} (known: {', '.join(sorted(_TOP_KEYS))})")
+    check_keys(data, _TOP_KEYS)
     for key in ("name", "corpus", "model", "train"):
         if key not in data:
             raise ValueError(f"missing key {key}")
     frontend = data.get("frontend") or {}
-    for key in frontend:
-        if key not in ("stack", "subsample"):
-            raise ValueError(f"unknown key frontend.{key} (known: stack, subsample)")
+    check_keys(frontend, ("stack", "subsample"), "frontend")
     stack = _count("frontend.stack", frontend.get("stack", 1))
     subsample = _count("frontend.subsample", frontend.get("subsample", 1))
     model = dict(data["model"]) if isinstance(data["model"], dict) else data["model"]

@@ -1,9 +1,8 @@
 """A numpy float32 executor of IR graphs: the float reference the compiler is checked against.
 
-Each op of :data:`~.shapes.OPS` has one kernel in :data:`KERNELS`, written as
-:mod:`~edgenpu.asr_workloads.numpy_model` writes the same arithmetic (sigmoid through tanh,
-an LSTM's input projection for all rows at once and only the recurrent product in the time
-loop), so a graph read from a bundle computes what the bundle's numpy model does.
+Each op of :data:`~.shapes.OPS` has one kernel in :data:`KERNELS`; the RNN-T arithmetic
+(sigmoid, the LSTM step, time reduction) is :mod:`~edgenpu.asr_workloads.numpy_model`'s own
+functions, so a graph read from a bundle computes what the bundle's numpy model does.
 Quantized constants compute with their dequantized weights (``codes * scales``).
 
 Symbolic sizes are bound from the inputs, and every value produced is checked against its
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..asr_workloads.numpy_model import lstm_step, reduce_time, sigmoid
 from ..errors import CompileError
 from .ir import Graph
 from .printer import format_node
@@ -25,11 +25,6 @@ from .shapes import SymDim, TensorType
 __all__ = ["KERNELS", "run"]
 
 _NUMPY = {"f32": np.float32, "i64": np.int64, "i32": np.int32, "i8": np.int8, "bool": np.bool_}
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # tanh form: no overflow in exp for large |x|, and the numpy model's formula.
-    return np.float32(0.5) * np.tanh(np.float32(0.5) * x) + np.float32(0.5)
 
 
 def _linear(attrs, x, weight, bias=None):
@@ -44,21 +39,9 @@ def _lstm(attrs, x, w_ih, w_hh, bias, h0=None, c0=None):
     projected = x @ w_ih.T + bias
     y = np.empty((len(x), size), dtype=np.float32)
     for t in range(len(x)):
-        gates = projected[t] + w_hh @ h
-        act = _sigmoid(gates)
-        c = act[size : 2 * size] * c + act[:size] * np.tanh(gates[2 * size : 3 * size])
-        h = act[3 * size :] * np.tanh(c)
+        h, c = lstm_step(projected[t], w_hh, h, c)
         y[t] = h
     return y, h[None, :], c[None, :]
-
-
-def _time_reduce(attrs, x):
-    factor = attrs["factor"]
-    rows, width = x.shape
-    groups = -(-rows // factor)
-    padded = np.zeros((groups * factor, width), dtype=x.dtype)
-    padded[:rows] = x
-    return (padded.reshape(groups, factor * width),)
 
 
 def _embedding(attrs, ids, table):
@@ -81,11 +64,11 @@ def _dequantize(attrs, q):
 KERNELS: Mapping[str, Callable[..., tuple[np.ndarray, ...]]] = {
     "linear": _linear,
     "lstm": _lstm,
-    "time_reduce": _time_reduce,
+    "time_reduce": lambda attrs, x: (reduce_time(x, attrs["factor"]),),
     "embedding": _embedding,
     "add": lambda attrs, a, b: (a + b,),
     "mul": lambda attrs, a, b: (a * b,),
-    "sigmoid": lambda attrs, x: (_sigmoid(x),),
+    "sigmoid": lambda attrs, x: (sigmoid(x),),
     "tanh": lambda attrs, x: (np.tanh(x),),
     "relu": lambda attrs, x: (np.maximum(x, np.float32(0)),),
     "concat": lambda attrs, *xs: (np.concatenate(xs, axis=-1),),

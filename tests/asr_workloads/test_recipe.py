@@ -39,6 +39,10 @@ def test_input_width_comes_from_the_corpus_bands():
         (lambda r: r["train"].update(steps=0), "train.steps must be an integer >= 1, not 0"),
         (lambda r: r.pop("corpus"), "missing key corpus"),
         (lambda r: r["frontend"].update(n_mels=80), "unknown key frontend.n_mels"),
+        (
+            lambda r: r["train"]["spec_augment"].update(time_mask=1),
+            "unknown key train.spec_augment.time_mask",
+        ),
     ],
 )
 def test_mistakes_are_named_with_the_file(edit, message, tmp_path):
