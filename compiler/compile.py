@@ -1,0 +1,217 @@
+"""The compiler's pipeline: a float RNN-T model -> quantized kernels -> one program.
+
+``compile_model`` quantizes the model (:mod:`.quant`), plans each kernel's tiles for the
+config (:mod:`.lowering.plan`), lowers the kernels into one DRAM image and one program with
+an entry point each (``encoder_chunk``, ``predictor_step``, ``joint``), and checks every
+entry dispatches without a trap. When a plan does not fit the SRAMs it retries with less
+ambition (smaller chunks, then no hoisting, then no resident weights); what could not fit
+is named in the final error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgenpu.config import HardwareConfig
+from edgenpu.isa import DType, Program, Symbol, SymbolKind
+from edgenpu.sim import functional
+
+from ..errors import CompileError
+from .ir import Model
+from .lowering.allocate import SramOverflow
+from .lowering.builder import FinishedKernel
+from .lowering.dram import DramImage, Region
+from .lowering.kernels import lower_kernel
+from .lowering.plan import Ambition, plan_kernel
+from .lowering.weights import FormatChoice
+from .quant.qir import QLstm, QModel, QTimeReduce
+from .quant.quantize import quantize_model
+from .spec import CompileSpec
+
+__all__ = ["CompiledKernel", "CompiledModel", "compile_model", "encoder_reduction"]
+
+#: Plans tried in order until one fits.
+AMBITIONS = (
+    Ambition(hoist=True, resident=True, slot_divisor=8),
+    Ambition(hoist=True, resident=True, slot_divisor=4),
+    Ambition(hoist=False, resident=True, slot_divisor=4),
+    Ambition(hoist=False, resident=False, slot_divisor=2),
+)
+
+
+@dataclass(frozen=True)
+class CompiledKernel:
+    """One entry point: where it starts, its instructions' notes and steps, its regions."""
+
+    name: str
+    entry: int
+    length: int  # instructions, halt included
+    notes: tuple[str, ...]
+    tags: tuple[str, ...]
+    regions: tuple[Region, ...]
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """Everything ``edgenpu compile`` writes, in memory."""
+
+    program: Program
+    qmodel: QModel
+    config: HardwareConfig
+    spec: CompileSpec
+    kernels: dict
+    choices: tuple[FormatChoice, ...]
+    regions: tuple[Region, ...]
+    dram_bytes: int
+    ambition: Ambition
+
+    def region(self, kernel: str, tensor: str) -> Region:
+        return next(r for r in self.kernels[kernel].regions if r.name == f"{kernel}.{tensor}")
+
+
+def encoder_reduction(model: Model) -> int:
+    """Input frames per encoder output frame (the product of the time reductions)."""
+    factor = 1
+    for node in model["encoder"].nodes:
+        if node.op == "time_reduce":
+            factor *= node.attrs["factor"]
+    return factor
+
+
+def _chunk_candidates(spec: CompileSpec, reduction: int) -> list[int]:
+    if spec.chunk_frames is not None:
+        if spec.chunk_frames % reduction:
+            raise CompileError(
+                f"chunk_frames {spec.chunk_frames} must be a multiple of the encoder's time "
+                f"reduction ({reduction})"
+            )
+        return [spec.chunk_frames]
+    top = max(reduction, spec.max_auto_chunk // reduction * reduction)
+    out = []
+    while top >= reduction:
+        out.append(top)
+        top = top // 2 // reduction * reduction
+    return out
+
+
+def _regions(qmodel: QModel, image: DramImage) -> dict[str, dict[str, Region]]:
+    out = {}
+    for kernel in qmodel.kernels.values():
+        regions = {}
+        for kind, names in (
+            ("input", kernel.inputs),
+            ("state", kernel.state),
+            ("output", kernel.outputs),
+        ):
+            for name in names:
+                if name not in regions:
+                    regions[name] = image.reserve(
+                        f"{kernel.name}.{name}", kind, kernel.tensor(name).nbytes
+                    )
+        out[kernel.name] = regions
+    return out
+
+
+def _symbols(qmodel: QModel, regions: dict, entries: dict[str, int]) -> list[Symbol]:
+    symbols = []
+    kinds = {"input": SymbolKind.DATA, "state": SymbolKind.DATA, "output": SymbolKind.OUTPUT}
+    for kernel in qmodel.kernels.values():
+        symbols.append(Symbol(kernel.name, SymbolKind.ENTRY, entries[kernel.name]))
+        for name, region in regions[kernel.name].items():
+            t = kernel.tensor(name)
+            dtype = DType.I8 if t.bits == 8 else DType.I16
+            symbols.append(
+                Symbol(region.name, kinds[region.kind], region.addr, region.nbytes, t.shape, dtype)
+            )
+    return symbols
+
+
+def _lower(
+    qmodel: QModel, config: HardwareConfig, spec: CompileSpec, formats, ambition, encodings
+) -> CompiledModel:
+    image = DramImage(config)
+    regions = _regions(qmodel, image)
+    finished: dict[str, FinishedKernel] = {}
+    choices: list[FormatChoice] = []
+    frame_major = spec.schedule == "frame_major"
+    for kernel in qmodel.kernels.values():
+        recurrent = all(isinstance(s, QLstm | QTimeReduce) for s in kernel.steps)
+        plan = plan_kernel(kernel, config, ambition, frame_major and recurrent)
+        if plan is None:
+            raise SramOverflow(f"kernel {kernel.name}: no tiling fits config {config.name}")
+        ctx = lower_kernel(
+            kernel,
+            plan,
+            frame_major and recurrent,
+            image,
+            regions[kernel.name],
+            config,
+            formats,
+            encodings,
+        )
+        finished[kernel.name] = ctx.builder.finish()
+        choices += ctx.choices
+    image.check_fits(qmodel.source or "model")
+    words, entries, kernels = [], {}, {}
+    for name, done in finished.items():
+        entries[name] = len(words)
+        words += done.instructions
+        kernels[name] = CompiledKernel(
+            name,
+            entries[name],
+            len(done.instructions),
+            tuple(done.notes),
+            tuple(done.tags),
+            tuple(regions[name].values()),
+        )
+    program = Program.from_instructions(
+        words, image.segments(), tuple(_symbols(qmodel, regions, entries))
+    )
+    for name in kernels:
+        plan = functional.dispatch(program, config, entries[name])
+        if not plan.halted:
+            raise CompileError(f"kernel {name}: the compiled program does not run: {plan.trap}")
+    return CompiledModel(
+        program,
+        qmodel,
+        config,
+        spec,
+        kernels,
+        tuple(choices),
+        tuple(image.regions),
+        image.size,
+        ambition,
+    )
+
+
+def compile_model(
+    model: Model, config: HardwareConfig, spec: CompileSpec | None = None
+) -> CompiledModel:
+    """Compile ``model`` for ``config``.
+
+    Raises
+    ------
+    CompileError
+        One line: an op or shape the compiler does not take, a model too large for the
+        config's DRAM, or buffers that fit the SRAMs under no plan (naming the kernel and
+        what was live).
+    """
+    spec = spec or CompileSpec()
+    formats = tuple(
+        f for f in (spec.formats or config.decompressor.formats) if f in config.decompressor.formats
+    )
+    if not formats:
+        raise CompileError(
+            f"none of the spec's formats ({', '.join(f.label for f in spec.formats)}) is "
+            f"supported by config {config.name}"
+        )
+    failure = None
+    encodings: dict = {}
+    for chunk in _chunk_candidates(spec, encoder_reduction(model)):
+        qmodel = quantize_model(model, spec, chunk)
+        for ambition in AMBITIONS:
+            try:
+                return _lower(qmodel, config, spec, formats, ambition, encodings)
+            except SramOverflow as error:
+                failure = error
+    raise CompileError(f"{model.source or 'model'}: does not fit config {config.name}: {failure}")

@@ -1,0 +1,107 @@
+"""The integer semantics of every quantized step, in numpy, from :mod:`edgenpu.fixedpoint`.
+
+This is the ground truth compiled programs are checked against: each function computes
+exactly what the instructions the lowering emits for that step compute, because both apply
+the ISA's rules (int32 wrapping accumulation, rounding shifts, saturation, 256-entry
+tables) in the same order. Codes are int64 arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgenpu.fixedpoint import requantize, rounding_shift_right, saturate, wrap_int32
+
+from .formats import CELL_FRAC, FC_SHIFT, GATE_FRAC, IG_SHIFT, OH_SHIFT, SIGMOID, TANH, LutFunction
+from .qir import QWeights, Requant
+
+__all__ = ["accumulate", "add", "linear", "lstm", "lstm_gates", "lut", "relu", "time_reduce"]
+
+_LUT_CACHE: dict[str, np.ndarray] = {}
+
+
+def accumulate(x: np.ndarray, weights: QWeights, bias: np.ndarray | None) -> np.ndarray:
+    """The MAC array: ``wrap32(bias + x W^T)`` for rows of int8 ``x``."""
+    # float64 sums of int8 x int8 products are exact far below 2**53 (as in the simulator).
+    acc = (np.asarray(x, np.float64) @ weights.codes.T.astype(np.float64)).astype(np.int64)
+    if bias is not None:
+        acc = acc + bias
+    return wrap_int32(acc)
+
+
+def linear(
+    x: np.ndarray, weights: QWeights, bias: np.ndarray | None, rq: Requant, bits: int
+) -> np.ndarray:
+    """``requantize(wrap32(bias + x W^T))`` to ``bits``."""
+    return requantize(accumulate(x, weights, bias), rq.multipliers, rq.shift, bits)
+
+
+def lut(x: np.ndarray, function: LutFunction, shift: int) -> np.ndarray:
+    """``vlut``: ``table[saturate8(x >> shift) + 128]``."""
+    if function.name not in _LUT_CACHE:
+        _LUT_CACHE[function.name] = function.table().astype(np.int64)
+    index = saturate(rounding_shift_right(x, shift), 8) + 128
+    return _LUT_CACHE[function.name][index]
+
+
+def add(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
+    """``vadd``: ``saturate(a + b)``."""
+    return saturate(np.asarray(a, np.int64) + b, bits)
+
+
+def relu(x: np.ndarray, shift: int, bits: int) -> np.ndarray:
+    """``vrelu``: ``saturate(max(x >> shift, 0))``."""
+    return saturate(np.maximum(rounding_shift_right(x, shift), 0), bits)
+
+
+def time_reduce(x: np.ndarray, factor: int) -> np.ndarray:
+    """Rows ``factor t .. factor t + factor - 1`` side by side, the last group zero-padded."""
+    rows, width = x.shape
+    padded = np.zeros((-(-rows // factor) * factor, width), np.int64)
+    padded[:rows] = x
+    return padded.reshape(-1, factor * width)
+
+
+def lstm_gates(gates: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One cell update from int16 gate pre-activations at ``GATE_FRAC`` (i, f, g, o) and the
+    int16 cell state: returns ``(h', c')``.
+
+    The order of operations is the lowering's, instruction for instruction:
+    ``i, f, o = sigmoid``, ``g = tanh``, ``c' = sat16((f c >> FC) + (i g >> IG))``,
+    ``h' = sat8(o tanh(c') >> OH)``.
+    """
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    i, f, o = (lut(v, SIGMOID, SIGMOID.shift_from(GATE_FRAC)) for v in (i, f, o))
+    g = lut(g, TANH, TANH.shift_from(GATE_FRAC))
+    fc = saturate(rounding_shift_right(f * c, FC_SHIFT), 16)
+    ig = saturate(rounding_shift_right(i * g, IG_SHIFT), 16)
+    c_new = add(fc, ig, 16)
+    tc = lut(c_new, TANH, TANH.shift_from(CELL_FRAC))
+    h_new = saturate(rounding_shift_right(o * tc, OH_SHIFT), 8)
+    return h_new, c_new
+
+
+def lstm(
+    x: np.ndarray,
+    w_ih: QWeights,
+    w_hh: QWeights,
+    bias: np.ndarray,
+    rq_ih: Requant,
+    rq_hh: Requant,
+    h: np.ndarray,
+    c: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An LSTM layer over the rows of int8 ``x`` from state ``(h, c)``: ``(y, h, c)``.
+
+    The input projection of every row is independent of the recurrence, so it is computed
+    first (as the hoisted matrix-matrix op does); each step then adds the recurrent
+    projection at the gate format: ``gates = sat16(gx + gh)``.
+    """
+    gx = linear(x, w_ih, bias, rq_ih, 16)
+    h, c = np.asarray(h, np.int64).reshape(-1), np.asarray(c, np.int64).reshape(-1)
+    y = np.empty((len(x), len(h)), np.int64)
+    for t in range(len(x)):
+        gh = linear(h[None], w_hh, None, rq_hh, 16)[0]
+        h, c = lstm_gates(add(gx[t], gh, 16), c)
+        y[t] = h
+    return y, h[None], c[None]

@@ -1,0 +1,116 @@
+"""The fixed-point formats of compiled RNN-T kernels: defined here once, derived everywhere.
+
+Every activation is a signed integer code with a scale; a *fraction* ``f`` means the scale
+``2**-f``. Weights are per-row int8/int4 codes (:mod:`edgenpu.asr_workloads.weight_quant`);
+accumulators are int32 and are brought to the next format by one ``vmul`` with a per-row
+int32 multiplier and a shared shift (:func:`edgenpu.fixedpoint.requantize`).
+
+The LSTM runs in fixed formats chosen from the ranges of its functions, so it needs no
+calibration and never depends on the input:
+
+====================  =======  ========  ===========================================
+value                 type     fraction  why
+====================  =======  ========  ===========================================
+gate pre-activation   int16    10        +-32: sigmoid and tanh are flat long before
+sigmoid LUT index     int8     4         +-8: sigmoid(8) = 0.99966
+tanh LUT index        int8     5         +-4: tanh(4) = 0.99933
+LUT output, h         int8     7         +-1: every gate and h lies in [-1, 1]
+cell state c          int16    11        +-16: |c| grows by at most 1 a step
+====================  =======  ========  ===========================================
+
+The three products of the cell update then need only shifts (:data:`FC_SHIFT` and the
+others are derived below, not written twice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from edgenpu import fixedpoint
+from edgenpu.isa import LUT_ENTRIES
+
+__all__ = [
+    "CELL_FRAC",
+    "FC_SHIFT",
+    "GATE_FRAC",
+    "IG_SHIFT",
+    "LUT_OUT_FRAC",
+    "OH_SHIFT",
+    "SIGMOID",
+    "STATE_FRAC",
+    "TANH",
+    "LutFunction",
+    "fraction_for_bound",
+    "quantize_activation",
+]
+
+GATE_FRAC = 10
+CELL_FRAC = 11
+LUT_OUT_FRAC = 7
+#: h, the LSTM's output, is a LUT output times a LUT output brought back to int8.
+STATE_FRAC = LUT_OUT_FRAC
+
+#: f * c: (LUT_OUT + CELL) fraction bits down to CELL.
+FC_SHIFT = LUT_OUT_FRAC
+#: i * g: 2 LUT_OUT fraction bits down to CELL.
+IG_SHIFT = 2 * LUT_OUT_FRAC - CELL_FRAC
+#: o * tanh(c): 2 LUT_OUT fraction bits down to STATE.
+OH_SHIFT = 2 * LUT_OUT_FRAC - STATE_FRAC
+
+
+class LutFunction:
+    """A function tabulated for ``vlut``: 256 int8 inputs at ``in_frac`` -> int8 at
+    :data:`LUT_OUT_FRAC`.
+
+    Parameters
+    ----------
+    name : str
+        ``"sigmoid"`` or ``"tanh"``: the table's name in reports and the DRAM image.
+    function : callable
+        The float function, vectorised over a float64 array.
+    in_frac : int
+        Fraction of the table's int8 index.
+    """
+
+    def __init__(self, name: str, function: Callable[[np.ndarray], np.ndarray], in_frac: int):
+        self.name, self.function, self.in_frac = name, function, in_frac
+
+    def table(self) -> np.ndarray:
+        """The 256 int8 entries, index ``i`` holding ``f((i - 128) 2**-in_frac)``, rounded
+        half up and saturated (sigmoid's 1.0 becomes 127/128)."""
+        x = (np.arange(LUT_ENTRIES, dtype=np.float64) - LUT_ENTRIES // 2) * 2.0**-self.in_frac
+        y = np.floor(self.function(x) * 2.0**LUT_OUT_FRAC + 0.5)
+        return fixedpoint.saturate(y.astype(np.int64), 8).astype(np.int8)
+
+    def shift_from(self, frac: int) -> int:
+        """The ``vlut`` shift that takes a value at ``frac`` to this table's index."""
+        if frac < self.in_frac:
+            raise ValueError(f"{self.name} needs at least {self.in_frac} fraction bits, got {frac}")
+        return frac - self.in_frac
+
+    def __repr__(self) -> str:
+        return f"LutFunction({self.name}, in_frac={self.in_frac})"
+
+
+SIGMOID = LutFunction("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)), 4)
+TANH = LutFunction("tanh", np.tanh, 5)
+
+
+def fraction_for_bound(bound: float, bits: int, lo: int = 0, hi: int = 24) -> int:
+    """The most fraction bits that keep ``|x| <= bound`` inside a signed ``bits`` code,
+    clipped to ``[lo, hi]``."""
+    if not bound > 0 or not math.isfinite(bound):
+        return hi
+    fits = math.floor(math.log2(((1 << (bits - 1)) - 1) / bound))
+    return max(lo, min(hi, fits))
+
+
+def quantize_activation(x: np.ndarray, scale: float, bits: int = 8) -> np.ndarray:
+    """The host's rule for float inputs: ``saturate(floor(x / scale + 1/2))`` (round half
+    up, as everywhere else), as int64."""
+    codes = np.floor(np.asarray(x, dtype=np.float64) / scale + 0.5)
+    codes = np.clip(codes, -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
+    return codes.astype(np.int64)

@@ -1,0 +1,182 @@
+"""The quantized reference executor: runs a :class:`QKernel` in numpy, bit for bit what the
+compiled program computes, and measures how far the quantized model is from the float one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import CompileError
+from ..float_reference import run as run_float
+from ..ir import Model
+from . import arith
+from .formats import quantize_activation
+from .qir import QAdd, QKernel, QLinear, QLstm, QLut, QModel, QRelu, QTimeReduce
+
+__all__ = ["Deviation", "deviation", "encode", "initial_state", "onehot", "run_kernel"]
+
+
+def initial_state(kernel: QKernel) -> dict[str, np.ndarray]:
+    """Zero state for every persistent tensor of ``kernel`` (an utterance's start)."""
+    return {name: np.zeros(kernel.tensor(name).shape, np.int64) for name in kernel.state}
+
+
+def onehot(token: int, size: int) -> np.ndarray:
+    """The predictor's input code for ``token``: a one-hot int8 row."""
+    if not 0 <= token < size:
+        raise CompileError(f"token {token} is outside the vocabulary of {size}")
+    row = np.zeros((1, size), np.int64)
+    row[0, token] = 1
+    return row
+
+
+def run_kernel(
+    kernel: QKernel, inputs: Mapping[str, np.ndarray], state: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Run ``kernel`` on integer ``inputs``; ``state`` (updated in place) holds the
+    persistent tensors. Returns the outputs (int64 codes)."""
+    env: dict[str, np.ndarray] = {}
+    for name in kernel.inputs:
+        if name not in inputs:
+            raise CompileError(f"kernel {kernel.name}: missing input {name!r}")
+        want = kernel.tensor(name).shape
+        value = np.asarray(inputs[name], np.int64)
+        if value.shape != want:
+            raise CompileError(
+                f"kernel {kernel.name}: input {name!r} must be {list(want)}, "
+                f"not {list(value.shape)}"
+            )
+        env[name] = value
+    if kernel.state:
+        if state is None:
+            raise CompileError(f"kernel {kernel.name}: needs its state ({', '.join(kernel.state)})")
+        env.update({name: state[name] for name in kernel.state})
+    for step in kernel.steps:
+        _run_step(step, kernel, env)
+    if state is not None:
+        state.update({name: env[name] for name in kernel.state})
+    return {name: env[name] for name in kernel.outputs}
+
+
+def _run_step(step, kernel: QKernel, env: dict[str, np.ndarray]) -> None:
+    bits = kernel.tensor(step.writes[0]).bits
+    if isinstance(step, QLinear):
+        env[step.y] = arith.linear(env[step.x], step.weights, step.bias, step.requant, bits)
+    elif isinstance(step, QLstm):
+        y, h, c = arith.lstm(
+            env[step.x],
+            step.w_ih,
+            step.w_hh,
+            step.bias,
+            step.requant_ih,
+            step.requant_hh,
+            env[step.h_in],
+            env[step.c_in],
+        )
+        env[step.y], env[step.h_out], env[step.c_out] = y, h, c
+    elif isinstance(step, QTimeReduce):
+        env[step.y] = arith.time_reduce(env[step.x], step.factor)
+    elif isinstance(step, QAdd):
+        env[step.y] = arith.add(env[step.a], env[step.b], bits)
+    elif isinstance(step, QLut):
+        env[step.y] = arith.lut(env[step.x], step.function, step.shift)
+    elif isinstance(step, QRelu):
+        env[step.y] = arith.relu(env[step.x], step.shift, bits)
+    else:  # pragma: no cover - the step union is closed
+        raise TypeError(step)
+
+
+def encode(qmodel: QModel, features: np.ndarray) -> np.ndarray:
+    """The encoder over a whole utterance, chunk by chunk as the host calls it: float
+    features ``(T, F)`` -> int8 frame codes. The last chunk is zero-padded and the frames
+    computed from padding dropped."""
+    kernel = qmodel.kernels["encoder_chunk"]
+    (name,) = kernel.inputs
+    x = kernel.tensor(name)
+    codes = quantize_activation(features, x.scale)
+    out = kernel.tensor(kernel.outputs[0])
+    factor = x.shape[0] // out.shape[0]
+    state = initial_state(kernel)
+    frames = []
+    for start in range(0, len(codes), x.shape[0]):
+        chunk = np.zeros(x.shape, np.int64)
+        part = codes[start : start + x.shape[0]]
+        chunk[: len(part)] = part
+        frames.append(run_kernel(kernel, {name: chunk}, state)[out.name])
+    valid = -(-len(codes) // factor)
+    return np.concatenate(frames)[:valid] if frames else np.zeros((0, out.shape[1]), np.int64)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """How far the quantized model is from the float one on one utterance.
+
+    ``*_error`` are max |quantized - float| (real units) of the encoder frames, the
+    predictor's output after the blank token from zero state, and the joint's logits over
+    every frame with that prediction; ``*_rms`` the float values' RMS for scale;
+    ``argmax_agreement`` the share of frames whose best token agrees.
+    """
+
+    encoder_error: float
+    encoder_rms: float
+    predictor_error: float
+    logits_error: float
+    logits_rms: float
+    argmax_agreement: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 6) for k, v in self.__dict__.items()}
+
+
+def deviation(model: Model, qmodel: QModel, features: np.ndarray) -> Deviation:
+    """Compare ``qmodel`` with the float ``model`` it came from on ``features`` ``(T, F)``."""
+    encoder = qmodel.kernels["encoder_chunk"]
+    predictor = qmodel.kernels["predictor_step"]
+    joint = qmodel.kernels["joint"]
+    frames_f = run_float(model["encoder"], {model["encoder"].inputs[0].name: features})
+    frames_f = next(iter(frames_f.values()))
+    frame_scale = encoder.tensor(encoder.outputs[0]).scale
+    frames_q = encode(qmodel, features)
+    # The predictor after the blank token (0) from zero state.
+    graph = model["predictor"]
+    float_inputs = {
+        v.name: np.zeros([1 if not isinstance(d, int) else d for d in v.type.shape], np.float32)
+        for v in graph.inputs
+    }
+    token_name = graph.inputs[0].name
+    float_inputs[token_name] = np.zeros(1, np.int64)
+    pred_f = run_float(graph, float_inputs)[graph.outputs[0]]
+    q_inputs = {}
+    for name in predictor.inputs:
+        shape = predictor.tensor(name).shape
+        q_inputs[name] = (
+            onehot(0, shape[1]) if name.endswith("_onehot") else np.zeros(shape, np.int64)
+        )
+    pred_q = run_kernel(predictor, q_inputs)[predictor.outputs[0]]
+    pred_scale = predictor.tensor(predictor.outputs[0]).scale
+    jgraph = model["joint"]
+    frame_in, pred_in = (v.name for v in jgraph.inputs)
+    logits_f = run_float(jgraph, {frame_in: frames_f, pred_in: np.repeat(pred_f, len(frames_f), 0)})
+    logits_f = next(iter(logits_f.values()))
+    logits_q = (
+        np.concatenate(
+            [
+                run_kernel(joint, {joint.inputs[0]: f[None], joint.inputs[1]: pred_q})[
+                    joint.outputs[0]
+                ]
+                for f in frames_q
+            ]
+        )
+        * joint.tensor(joint.outputs[0]).scale
+    )
+    return Deviation(
+        encoder_error=float(np.abs(frames_q * frame_scale - frames_f).max()),
+        encoder_rms=float(np.sqrt(np.mean(frames_f.astype(np.float64) ** 2))),
+        predictor_error=float(np.abs(pred_q * pred_scale - pred_f).max()),
+        logits_error=float(np.abs(logits_q - logits_f).max()),
+        logits_rms=float(np.sqrt(np.mean(logits_f.astype(np.float64) ** 2))),
+        argmax_agreement=float(np.mean(logits_q.argmax(1) == logits_f.argmax(1))),
+    )
