@@ -5,17 +5,19 @@ kept in DRAM between calls, as a runtime on a real device would drive it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
 
+from edgenpu.isa import Program, Segment
 from edgenpu.sim import functional
 
 from ..errors import CompileError
 from .compile import CompiledModel
 from .quant.formats import quantize_activation
 
-__all__ = ["SimulatedModel"]
+__all__ = ["SimulatedModel", "with_inputs"]
 
 
 class SimulatedModel:
@@ -77,3 +79,56 @@ class SimulatedModel:
             frames.append(self.call("encoder_chunk", {name: chunk})[out])
         valid = -(-len(codes) // factor)
         return np.concatenate(frames)[:valid]
+
+
+def with_inputs(
+    compiled: CompiledModel, kernel: str, inputs: Mapping[str, np.ndarray]
+) -> Program:
+    """The compiled program with ``kernel``'s input codes in its DRAM image.
+
+    For a run that starts from the program's image alone (the RTL's): the input regions are
+    zero-filled reservations, not segments, so the codes become new segments there.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+    kernel : str
+        An entry point of ``compiled``.
+    inputs : mapping of str to ndarray
+        Integer codes for every input of ``kernel``, in the tensor's shape and range.
+    """
+    if kernel not in compiled.qmodel.kernels:
+        raise CompileError(f"no kernel named {kernel!r}")
+    q = compiled.qmodel.kernels[kernel]
+    segments = list(compiled.program.segments)
+    for name in q.inputs:
+        if name not in inputs:
+            raise CompileError(f"kernel {kernel}: missing input {name!r}")
+        tensor = q.tensor(name)
+        codes = np.asarray(inputs[name])
+        if codes.shape != tuple(tensor.shape):
+            raise CompileError(
+                f"kernel {kernel}: input {name!r} must be {list(tensor.shape)}, "
+                f"not {list(codes.shape)}"
+            )
+        lo, hi = -(1 << (tensor.bits - 1)), (1 << (tensor.bits - 1)) - 1
+        if codes.size and not (lo <= codes.min() and codes.max() <= hi):
+            raise CompileError(
+                f"kernel {kernel}: input {name!r} holds codes outside {lo}..{hi} "
+                f"(int{tensor.bits})"
+            )
+        dtype = np.dtype("<i1") if tensor.bits == 8 else np.dtype("<i2")
+        data = codes.astype(dtype).tobytes()
+        region = compiled.region(kernel, name)
+        if len(data) != region.nbytes:
+            raise CompileError(
+                f"kernel {kernel}: input {name!r} is {len(data)} bytes, its region "
+                f"{region.nbytes}"
+            )
+        segments.append(Segment(region.addr, data))
+    program = dataclasses.replace(
+        compiled.program, segments=tuple(sorted(segments, key=lambda s: s.addr))
+    )
+    # An input region that already holds image bytes would be a compiler bug: say so.
+    program.validate(f"{kernel} with inputs")
+    return program

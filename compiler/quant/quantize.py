@@ -130,17 +130,17 @@ class _GraphQuantizer:
     # -- phase 1: formats --------------------------------------------------------------
 
     def decide_formats(self) -> None:
-        for node in self.graph.nodes:
-            handler = getattr(self, f"_format_{node.op}", None)
-            if node.op in _ALIASES:
-                self.alias[node.outputs[0].name] = node.inputs[0]
-            elif handler is None:
+        for node in self.graph.nodes:  # refuse before any format depends on such a node
+            if node.op not in _ALIASES and not hasattr(self, f"_format_{node.op}"):
                 raise CompileError(
                     f"{self.where(node)}: {node.op} has no quantized lowering (supported: "
                     "linear, lstm, time_reduce, embedding, add, tanh, sigmoid, relu)"
                 )
+        for node in self.graph.nodes:
+            if node.op in _ALIASES:
+                self.alias[node.outputs[0].name] = node.inputs[0]
             else:
-                handler(node)
+                getattr(self, f"_format_{node.op}")(node)
 
     def _format_lstm(self, node: Node) -> None:
         self._needs_int8(node, node.inputs[0])
