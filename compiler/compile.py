@@ -10,7 +10,10 @@ is named in the final error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from edgenpu.config import HardwareConfig
 from edgenpu.isa import DType, Program, Symbol, SymbolKind
@@ -24,6 +27,7 @@ from .lowering.dram import DramImage, Region
 from .lowering.kernels import lower_kernel
 from .lowering.plan import Ambition, plan_kernel
 from .lowering.weights import FormatChoice
+from .quant.calibrate import observe_ranges
 from .quant.qir import QLstm, QModel, QTimeReduce
 from .quant.quantize import quantize_model
 from .spec import CompileSpec
@@ -185,9 +189,13 @@ def _lower(
 
 
 def compile_model(
-    model: Model, config: HardwareConfig, spec: CompileSpec | None = None
+    model: Model,
+    config: HardwareConfig,
+    spec: CompileSpec | None = None,
+    calibration: Sequence[np.ndarray] = (),
 ) -> CompiledModel:
-    """Compile ``model`` for ``config``.
+    """Compile ``model`` for ``config``; ``calibration``: sample encoder inputs ``(T, F)``
+    whose observed ranges tighten the activation formats (:mod:`.quant.calibrate`).
 
     Raises
     ------
@@ -205,10 +213,11 @@ def compile_model(
             f"none of the spec's formats ({', '.join(f.label for f in spec.formats)}) is "
             f"supported by config {config.name}"
         )
+    ranges = observe_ranges(model, calibration) if len(calibration) else {}
     failure = None
     encodings: dict = {}
     for chunk in _chunk_candidates(spec, encoder_reduction(model)):
-        qmodel = quantize_model(model, spec, chunk)
+        qmodel = quantize_model(model, spec, chunk, ranges)
         for ambition in AMBITIONS:
             try:
                 return _lower(qmodel, config, spec, formats, ambition, encodings)

@@ -96,8 +96,11 @@ def _check(name: str, array: np.ndarray, type: TensorType, bindings: dict[str, i
             )
 
 
-def run(graph: Graph, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Execute ``graph`` on ``inputs`` (name -> array) in float32; return its outputs.
+def run(
+    graph: Graph, inputs: Mapping[str, Any], *, every_value: bool = False
+) -> dict[str, np.ndarray]:
+    """Execute ``graph`` on ``inputs`` (name -> array) in float32; return its outputs (with
+    ``every_value``: every input, constant and node output by name, for calibration).
 
     Inputs are converted to their declared element types; integer inputs must hold
     integers.
@@ -136,4 +139,4 @@ def run(graph: Graph, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
             result = np.asarray(result)
             _check(f"graph {graph.name}: {value.name!r}", result, value.type, bindings)
             env[value.name] = result
-    return {name: env[name] for name in graph.outputs}
+    return env if every_value else {name: env[name] for name in graph.outputs}

@@ -81,9 +81,7 @@ class SimulatedModel:
         return np.concatenate(frames)[:valid]
 
 
-def with_inputs(
-    compiled: CompiledModel, kernel: str, inputs: Mapping[str, np.ndarray]
-) -> Program:
+def with_inputs(compiled: CompiledModel, kernel: str, inputs: Mapping[str, np.ndarray]) -> Program:
     """The compiled program with ``kernel``'s input codes in its DRAM image.
 
     For a run that starts from the program's image alone (the RTL's): the input regions are
@@ -114,16 +112,14 @@ def with_inputs(
         lo, hi = -(1 << (tensor.bits - 1)), (1 << (tensor.bits - 1)) - 1
         if codes.size and not (lo <= codes.min() and codes.max() <= hi):
             raise CompileError(
-                f"kernel {kernel}: input {name!r} holds codes outside {lo}..{hi} "
-                f"(int{tensor.bits})"
+                f"kernel {kernel}: input {name!r} holds codes outside {lo}..{hi} (int{tensor.bits})"
             )
         dtype = np.dtype("<i1") if tensor.bits == 8 else np.dtype("<i2")
         data = codes.astype(dtype).tobytes()
         region = compiled.region(kernel, name)
         if len(data) != region.nbytes:
             raise CompileError(
-                f"kernel {kernel}: input {name!r} is {len(data)} bytes, its region "
-                f"{region.nbytes}"
+                f"kernel {kernel}: input {name!r} is {len(data)} bytes, its region {region.nbytes}"
             )
         segments.append(Segment(region.addr, data))
     program = dataclasses.replace(

@@ -27,6 +27,7 @@ from ..ir import Constant, Graph, Model, Node
 from ..printer import format_node
 from ..shapes import SymDim
 from ..spec import CompileSpec
+from .calibrate import HEADROOM
 from .formats import CELL_FRAC, GATE_FRAC, SIGMOID, STATE_FRAC, TANH, fraction_for_bound
 from .qir import (
     QAdd,
@@ -103,8 +104,9 @@ def _bias_codes(bias: np.ndarray, acc_scales: np.ndarray, where: str) -> np.ndar
 class _GraphQuantizer:
     """Quantizes one graph: formats first (they may be revised by later nodes), then steps."""
 
-    def __init__(self, graph: Graph, spec: CompileSpec, rows: Mapping[str, int], inputs):
+    def __init__(self, graph: Graph, spec: CompileSpec, rows: Mapping[str, int], inputs, observed):
         self.graph, self.spec, self.rows = graph, spec, dict(rows)
+        self.observed = observed  # value name -> calibrated max |value| (may be empty)
         self.types = graph.types()
         self.formats: dict[str, _Format] = dict(inputs)
         self.alias: dict[str, str] = {}
@@ -163,7 +165,7 @@ class _GraphQuantizer:
         w = self.graph.constants[node.inputs[1]].array().astype(np.float64)
         bias = self._bias(node, w.shape[0])
         bound = float((np.abs(bias) + np.abs(w).sum(axis=1) * self.formats[x].bound).max())
-        bound = bound or 1.0
+        bound = self.calibrated(node.outputs[0].name, bound) or 1.0
         out = node.outputs[0].name
         uses = {n.op for n in self._uses(out)}
         if uses <= _NEEDS_INT8 and out not in self.graph.outputs and uses:
@@ -187,7 +189,7 @@ class _GraphQuantizer:
                 raise CompileError(
                     f"{self.where(node)}: add takes the outputs of linear layers, not {name!r}"
                 )
-        bound = fa.bound + fb.bound
+        bound = self.calibrated(node.outputs[0].name, fa.bound + fb.bound)
         frac = min(fa.frac, fb.frac, fraction_for_bound(bound, 16, lo=-8, hi=24))
         self.formats[a] = _Format.fraction(16, frac, fa.bound)
         self.formats[b] = _Format.fraction(16, frac, fb.bound)
@@ -213,6 +215,12 @@ class _GraphQuantizer:
             )
         frac = fraction_for_bound(f.bound, 8, lo=-8, hi=f.frac)
         self.formats[node.outputs[0].name] = _Format.fraction(8, frac, f.bound)
+
+    def calibrated(self, name: str, bound: float) -> float:
+        """``bound`` tightened to the calibrated range (with headroom) when observed."""
+        if name in self.observed:
+            return min(bound, self.observed[name] * HEADROOM)
+        return bound
 
     def _uses(self, name: str) -> list[Node]:
         direct = self.consumers.get(name, [])
@@ -352,7 +360,7 @@ class _GraphQuantizer:
         return QRelu(node.name or y.name, x.name, y.name, shift), [x, y]
 
 
-def _input_formats(graph: Graph, given: Mapping[str, _Format], spec: CompileSpec) -> dict:
+def _input_formats(graph: Graph, given: Mapping[str, _Format], spec: CompileSpec, observed) -> dict:
     formats = {}
     for value in graph.inputs:
         if value.name in given:
@@ -360,7 +368,8 @@ def _input_formats(graph: Graph, given: Mapping[str, _Format], spec: CompileSpec
         elif value.type.dtype in ("i64", "i32"):
             formats[value.name] = _Format(8, 1.0, 1.0)  # token ids: one-hot codes
         else:
-            formats[value.name] = _Format(8, spec.input_range / 127, spec.input_range)
+            bound = observed[value.name] * HEADROOM if value.name in observed else spec.input_range
+            formats[value.name] = _Format(8, bound / 127, bound)
     return formats
 
 
@@ -375,10 +384,16 @@ def _state_formats(graph: Graph) -> dict[str, _Format]:
 
 
 def _quantize_graph(
-    graph: Graph, spec: CompileSpec, rows: Mapping[str, int], given: Mapping[str, _Format]
+    graph: Graph,
+    spec: CompileSpec,
+    rows: Mapping[str, int],
+    given: Mapping[str, _Format],
+    ranges: Mapping[str, float],
 ) -> tuple[QKernel, _GraphQuantizer]:
-    formats = _input_formats(graph, {**_state_formats(graph), **given}, spec)
-    q = _GraphQuantizer(graph, spec, rows, formats)
+    prefix = f"{graph.name}/"
+    observed = {k[len(prefix) :]: v for k, v in ranges.items() if k.startswith(prefix)}
+    formats = _input_formats(graph, {**_state_formats(graph), **given}, spec, observed)
+    q = _GraphQuantizer(graph, spec, rows, formats, observed)
     q.decide_formats()
     steps, tensors = q.steps()
     inputs = []
@@ -403,19 +418,25 @@ def _quantize_graph(
     return kernel, q
 
 
-def quantize_model(model: Model, spec: CompileSpec, chunk_frames: int) -> QModel:
+def quantize_model(
+    model: Model, spec: CompileSpec, chunk_frames: int, ranges: Mapping[str, float] | None = None
+) -> QModel:
     """Quantize every graph of an RNN-T ``model`` (``encoder``, ``predictor``, ``joint``).
 
     The encoder is quantized for ``chunk_frames`` input rows per call; the joint for one
     (frame, prediction) pair; its inputs take the encoder's and predictor's output formats.
+    ``ranges`` (:func:`.calibrate.observe_ranges`) tighten the formats calibration may set.
     """
+    ranges = ranges or {}
     for name in ("encoder", "predictor", "joint"):
         model[name]  # noqa: B018 -- names the missing graph
     spec.check_layers([c for g in model.graphs.values() for c in g.constants])
     encoder_graph = model["encoder"]
     time = [d.name for v in encoder_graph.inputs for d in v.type.shape if isinstance(d, SymDim)]
-    encoder, eq = _quantize_graph(encoder_graph, spec, dict.fromkeys(time, chunk_frames), {})
-    predictor, pq = _quantize_graph(model["predictor"], spec, {}, {})
+    encoder, eq = _quantize_graph(
+        encoder_graph, spec, dict.fromkeys(time, chunk_frames), {}, ranges
+    )
+    predictor, pq = _quantize_graph(model["predictor"], spec, {}, {}, ranges)
     joint_graph = model["joint"]
     if len(joint_graph.inputs) != 2:
         raise CompileError(
@@ -428,6 +449,6 @@ def quantize_model(model: Model, spec: CompileSpec, chunk_frames: int) -> QModel
         prediction: pq.formats[predictor.outputs[0]],
     }
     symbols = {d.name for v in joint_graph.inputs for d in v.type.shape if isinstance(d, SymDim)}
-    joint, _ = _quantize_graph(joint_graph, spec, dict.fromkeys(symbols, 1), given)
+    joint, _ = _quantize_graph(joint_graph, spec, dict.fromkeys(symbols, 1), given, ranges)
     kernels = {k.name: k for k in (encoder, predictor, joint)}
     return QModel(kernels, chunk_frames, model.frontend, model.source)

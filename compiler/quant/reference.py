@@ -16,7 +16,15 @@ from . import arith
 from .formats import quantize_activation
 from .qir import QAdd, QKernel, QLinear, QLstm, QLut, QModel, QRelu, QTimeReduce
 
-__all__ = ["Deviation", "deviation", "encode", "initial_state", "onehot", "run_kernel"]
+__all__ = [
+    "Deviation",
+    "deviation",
+    "encode",
+    "greedy_decode",
+    "initial_state",
+    "onehot",
+    "run_kernel",
+]
 
 
 def initial_state(kernel: QKernel) -> dict[str, np.ndarray]:
@@ -108,6 +116,43 @@ def encode(qmodel: QModel, features: np.ndarray) -> np.ndarray:
         frames.append(run_kernel(kernel, {name: chunk}, state)[out.name])
     valid = -(-len(codes) // factor)
     return np.concatenate(frames)[:valid] if frames else np.zeros((0, out.shape[1]), np.int64)
+
+
+def greedy_decode(
+    qmodel: QModel, features: np.ndarray, max_symbols_per_frame: int = 5
+) -> list[int]:
+    """Token ids of one utterance by greedy RNN-T search on the integer kernels, the search of
+    :func:`edgenpu.asr_workloads.numpy_model.decode_frames` (blank is token 0; at most
+    ``max_symbols_per_frame`` symbols a frame; the lowest id wins a tie)."""
+    predictor, joint = qmodel.kernels["predictor_step"], qmodel.kernels["joint"]
+    vocabulary = joint.tensor(joint.outputs[0]).shape[1]
+    token_input = next(n for n in predictor.inputs if n.endswith("_onehot"))
+    state = {
+        n: np.zeros(predictor.tensor(n).shape, np.int64)
+        for n in predictor.inputs
+        if n != token_input
+    }
+    outputs = [n for n in predictor.outputs if n not in ("output",)]
+
+    def step(token: int) -> np.ndarray:
+        result = run_kernel(predictor, {token_input: onehot(token, vocabulary), **state})
+        # The state outputs are named after their inputs with an `_out` suffix.
+        for name in outputs:
+            state[name.removesuffix("_out")] = result[name]
+        return result[predictor.outputs[0]]
+
+    prediction = step(0)
+    tokens: list[int] = []
+    frame_name, prediction_name = joint.inputs
+    for frame in encode(qmodel, features):
+        for _ in range(max_symbols_per_frame):
+            logits = run_kernel(joint, {frame_name: frame[None], prediction_name: prediction})
+            token = int(np.argmax(logits[joint.outputs[0]][0]))
+            if token == 0:
+                break
+            tokens.append(token)
+            prediction = step(token)
+    return tokens
 
 
 @dataclass(frozen=True)

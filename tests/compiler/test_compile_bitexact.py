@@ -54,8 +54,12 @@ def test_smaller_srams_change_the_tiling_and_stay_bit_exact(rng):
     default = load_config("default")
     smaller = override(
         default,
-        {"name": "small-sram", "sram.weight_bytes": 65536, "sram.activation_bytes": 32768,
-         "sram.accumulator_bytes": 16384},
+        {
+            "name": "small-sram",
+            "sram.weight_bytes": 65536,
+            "sram.activation_bytes": 32768,
+            "sram.accumulator_bytes": 16384,
+        },
     )
     big, small = compile_model(model, default), compile_model(model, smaller)
     assert (big.qmodel.chunk_frames, big.ambition) != (small.qmodel.chunk_frames, small.ambition)
@@ -71,3 +75,10 @@ def test_a_fixed_chunk_is_honoured_and_checked():
 
     with pytest.raises(CompileError, match="multiple of the encoder's time reduction"):
         compile_model(model, load_config("default"), CompileSpec(chunk_frames=8))
+
+
+def test_a_calibrated_compile_is_bit_exact(rng):
+    model = small_model("reduce_first")
+    samples = [rng.normal(size=(12, 5)).astype(np.float32)]
+    compiled = compile_model(model, load_config("tiny"), calibration=samples)
+    _check_all_kernels(compiled, rng, frames=compiled.qmodel.chunk_frames + 3)

@@ -100,7 +100,10 @@ def _joint_with(op: str) -> Model:
 
 
 def test_an_op_without_a_quantized_lowering_is_named():
-    with pytest.raises(CompileError, match=r"graph joint: node .*combine.*: mul has no quantized lowering \(supported: "):
+    with pytest.raises(
+        CompileError,
+        match=r"graph joint: node .*combine.*: mul has no quantized lowering \(supported: ",
+    ):
         quantize_model(_joint_with("mul"), CompileSpec(), 6)
     quantize_model(_joint_with("add"), CompileSpec(), 6)  # the same graph with add is fine
 
@@ -145,3 +148,28 @@ def test_spec_files_fail_in_one_line(tmp_path):
     spec = load_spec(path)
     assert spec.chunk_frames == 8 and spec.precision_of("joint.output.weight") == "int4"
     assert spec.precision_of("joint.encoder.weight") is None
+
+
+def test_calibration_tightens_the_formats_it_may_set(rng):
+    from edgenpu.compiler.quant.calibrate import observe_ranges
+
+    model = small_model("reduce_first")
+    samples = [rng.normal(size=(n, 5)).astype(np.float32) for n in (9, 17)]
+    ranges = observe_ranges(model, samples)
+    assert {"encoder/features", "predictor/output", "joint/logits"} <= set(ranges)
+    plain, tight = (
+        quantize_model(model, CompileSpec(), 4),
+        quantize_model(model, CompileSpec(), 4, ranges),
+    )
+    enc_plain = plain.kernels["encoder_chunk"].tensor("features").scale
+    enc_tight = tight.kernels["encoder_chunk"].tensor("features").scale
+    assert enc_tight == pytest.approx(ranges["encoder/features"] * 1.25 / 127)
+    assert enc_tight < enc_plain
+    # Fixed formats (the LSTM's) do not move.
+    assert tight.kernels["encoder_chunk"].tensor("frames").scale == 2.0**-7
+    joint_plain, joint_tight = (q.kernels["joint"] for q in (plain, tight))
+    assert all(
+        joint_tight.tensor(n).scale <= joint_plain.tensor(n).scale for n in joint_plain.tensors
+    )
+    with pytest.raises(CompileError, match=r"calibration sample 0: features must be \(T, 5\)"):
+        observe_ranges(model, [np.zeros((4, 3))])

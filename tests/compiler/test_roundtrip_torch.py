@@ -62,12 +62,15 @@ def test_torch_to_onnx_to_program_round_trip(exported):
     # One predictor step from zero state on token 3, then the joint on every frame.
     predictor = q.kernels["predictor_step"]
     inputs = {
-        name: reference.onehot(3, 9) if name.endswith("_onehot")
+        name: reference.onehot(3, 9)
+        if name.endswith("_onehot")
         else np.zeros(predictor.tensor(name).shape, np.int64)
         for name in predictor.inputs
     }
     pred = sim.call("predictor_step", inputs)
-    assert all(np.array_equal(pred[k], v) for k, v in reference.run_kernel(predictor, inputs).items())
+    assert all(
+        np.array_equal(pred[k], v) for k, v in reference.run_kernel(predictor, inputs).items()
+    )
     with torch.no_grad():
         pred_float, _ = model.predict(torch.tensor([[3]]))
     pred_scale = predictor.tensor("output").scale
@@ -75,7 +78,10 @@ def test_torch_to_onnx_to_program_round_trip(exported):
 
     joint = q.kernels["joint"]
     logits = np.concatenate(
-        [sim.call("joint", {"frame": f[None], "prediction": pred["output"]})["logits"] for f in frames]
+        [
+            sim.call("joint", {"frame": f[None], "prediction": pred["output"]})["logits"]
+            for f in frames
+        ]
     )
     with torch.no_grad():
         logits_float = model.joint_step(

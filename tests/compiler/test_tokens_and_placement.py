@@ -38,13 +38,16 @@ def test_compiled_kernels_are_race_free(schedule, rng):
         want = functional.run(compiled.program, TINY, entry=name, machine=copy.deepcopy(start))
         for seed in range(3):
             got = run_interleaved(
-                compiled.program, TINY, np.random.default_rng(seed), entry=name,
+                compiled.program,
+                TINY,
+                np.random.default_rng(seed),
+                entry=name,
                 machine=copy.deepcopy(start),
             )
             for memory in ("dram", "act", "acc", "wgt", "lut"):
-                assert np.array_equal(getattr(got.machine, memory), getattr(want.machine, memory)), (
-                    f"{name}: {memory} differs in stream order {seed}"
-                )
+                assert np.array_equal(
+                    getattr(got.machine, memory), getattr(want.machine, memory)
+                ), f"{name}: {memory} differs in stream order {seed}"
         assert all(count == 0 for count in want.machine.tokens.values()), name
 
 
@@ -62,8 +65,10 @@ def _copy(d, a, length=16):
 
 def test_independent_streams_get_no_tokens():
     program, _ = add_tokens([_load(0, 0), _copy(64, 32), _store(96, 256)], [""] * 3, TINY)
-    assert all(not any(ins[f] for f in ("pop_prev", "pop_next", "push_prev", "push_next"))
-               for ins in program)
+    assert all(
+        not any(ins[f] for f in ("pop_prev", "pop_next", "push_prev", "push_next"))
+        for ins in program
+    )
 
 
 def test_read_after_load_and_store_after_compute_are_ordered():
@@ -96,7 +101,10 @@ def test_buffers_that_are_never_live_together_share_addresses():
 
 def test_overflow_names_the_kernel_memory_and_live_buffers():
     a, b = Buffer("big", Space.ACT, 1500), Buffer("other", Space.ACT, 1000)
-    with pytest.raises(SramOverflow, match=r"kernel k: ACT needs 2500 bytes but config tiny has 2048 \(live: big 1500, other 1000\)"):
+    with pytest.raises(
+        SramOverflow,
+        match=r"kernel k: ACT needs 2500 bytes but config tiny has 2048 \(live: big 1500, other 1000\)",
+    ):
         place("k", {a: (0, 5), b: (1, 2)}, TINY)
 
 
