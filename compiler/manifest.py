@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from edgenpu.atomic import write_atomically
-
 from edgenpu.isa import Program
 from edgenpu.isa.asm import assemble
 from edgenpu.isa.disasm import disassemble, disassemble_word

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from edgenpu.asr_workloads.cli import asr
+from edgenpu.compiler.cli import compile_command
 from edgenpu.atomic import write_atomically
 from edgenpu.errors import EdgenpuError
 from edgenpu.formats import FormatError
@@ -492,6 +493,7 @@ def config_check(files: tuple[str, ...]) -> None:
 
 
 main.add_command(asr)
+main.add_command(compile_command)
 
 
 if __name__ == "__main__":

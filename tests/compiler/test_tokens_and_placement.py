@@ -103,7 +103,8 @@ def test_overflow_names_the_kernel_memory_and_live_buffers():
     a, b = Buffer("big", Space.ACT, 1500), Buffer("other", Space.ACT, 1000)
     with pytest.raises(
         SramOverflow,
-        match=r"kernel k: ACT needs 2500 bytes but config tiny has 2048 \(live: big 1500, other 1000\)",
+        match=r"kernel k: ACT needs 2500 bytes but config tiny has 2048 "
+        r"\(live: big 1500, other 1000\)",
     ):
         place("k", {a: (0, 5), b: (1, 2)}, TINY)
 
