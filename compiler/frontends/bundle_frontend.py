@@ -97,8 +97,9 @@ def _joint(bundle: Bundle) -> Graph:
     return builder.build([logits], {logits: "logits"})
 
 
-def from_bundle(bundle: Bundle) -> Model:
-    """The IR of ``bundle``: ``encoder``, ``predictor`` and ``joint`` graphs and its front end.
+def from_bundle(bundle: Bundle, source: str = "bundle") -> Model:
+    """The IR of ``bundle``: ``encoder``, ``predictor`` and ``joint`` graphs and its front end;
+    ``source`` (the bundle's file) names it in messages.
 
     Raises
     ------
@@ -110,9 +111,9 @@ def from_bundle(bundle: Bundle) -> Model:
         raise CompileError(f"from_bundle needs a Bundle, not {type(bundle).__name__}")
     if bundle.config.branching is not None:
         raise CompileError(
-            "bundle: a branching encoder is not supported by the compiler yet (the IR has no "
+            f"{source}: a branching encoder is not supported by the compiler yet (the IR has no "
             "per-frame gated LSTM); compile a model without 'branching'"
         )
     graphs = {"encoder": _encoder(bundle), "predictor": _predictor(bundle), "joint": _joint(bundle)}
-    model = Model(graphs, bundle.frontend, source="bundle", metadata=bundle.metadata)
+    model = Model(graphs, bundle.frontend, source=source, metadata=bundle.metadata)
     return verify_model(model)

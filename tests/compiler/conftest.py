@@ -27,7 +27,7 @@ def small_model(name: str):
 @functools.cache
 def bundled_model(name: str):
     """A committed checkpoint's graphs."""
-    return from_bundle(load_bundle(CHECKPOINTS / f"{name}.yaml"))
+    return from_bundle(load_bundle(CHECKPOINTS / f"{name}.yaml"), source=f"{name}.yaml")
 
 
 def random_inputs(kernel, rng: np.random.Generator) -> dict[str, np.ndarray]:
