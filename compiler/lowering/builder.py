@@ -230,14 +230,11 @@ class KernelBuilder:
             if "table" in fields:  # a LUT buffer's address names its table
                 fields["table"] //= LUT_ENTRIES
             resolved.append(Instruction.make(item.opcode, **fields))
-        labels = [f"{p.tag}\0{p.note}" for p in self.pending]
-        instructions, labels = add_tokens(resolved, labels, self.config)
-        tags, notes = [], []
-        for i, label in enumerate(labels):
-            tag, _, note = label.partition("\0")
-            if not tag and i + 1 < len(labels):  # a relay nop: the next instruction's step
-                tag = labels[i + 1].partition("\0")[0]
-            tags.append(tag)
-            notes.append(note)
+        instructions, origin = add_tokens(resolved, self.config)
+        notes = [
+            self.pending[o].note if ins.opcode is not Opcode.NOP else "relay"
+            for ins, o in zip(instructions, origin, strict=True)
+        ]
+        tags = [self.pending[o].tag for o in origin]
         instructions.append(Instruction.make(Opcode.HALT))
         return FinishedKernel(instructions, notes + [""], tags + [""], addresses)

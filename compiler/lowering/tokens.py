@@ -58,13 +58,14 @@ def _memory_size(memory: Memory, config: HardwareConfig) -> int:
 
 
 def add_tokens(
-    instructions: list[Instruction], notes: list[str], config: HardwareConfig
-) -> tuple[list[Instruction], list[str]]:
-    """The kernel with token flags set and relay ``nop`` s inserted (notes kept aligned)."""
+    instructions: list[Instruction], config: HardwareConfig
+) -> tuple[list[Instruction], list[int]]:
+    """The kernel with token flags set and relay ``nop`` s inserted, and for each instruction
+    the index of the input instruction it is (a relay: the one it releases)."""
     shadows = {m: _Shadow(_memory_size(m, config)) for m in Memory if m is not Memory.DRAM}
     dram = _DramShadow()
     out: list[Instruction] = []
-    out_notes: list[str] = []
+    origin: list[int] = []
     flags: list[dict[str, int]] = []
     # synced[(producer, consumer)]: the latest producer instruction (output index) the
     # consumer stream is already ordered after.
@@ -82,7 +83,7 @@ def add_tokens(
         flags[consumer_index][f"pop_{back}"] = 1
         synced[(producer, consumer)] = target
 
-    for ins, note in zip(instructions, notes, strict=True):
+    for source, ins in enumerate(instructions):
         me = stream_of(ins)
         touched = accesses(ins)
         deps: dict[Stream, int] = {}
@@ -110,14 +111,14 @@ def add_tokens(
                 # Relay through a compute nop: it waits for the far stream, then releases me.
                 nop_index = len(out)
                 out.append(Instruction.make(Opcode.NOP, stream=Stream.COMPUTE))
-                out_notes.append(f"\0relay {far.label} -> {me.label}")
+                origin.append(source)
                 flags.append({})
                 order_after(nop_index, Stream.COMPUTE, far, target)
                 deps[Stream.COMPUTE] = nop_index
                 synced[(far, me)] = target
         index = len(out)
         out.append(ins)
-        out_notes.append(note)
+        origin.append(source)
         flags.append({})
         for producer, target in deps.items():
             order_after(index, me, producer, target)
@@ -128,4 +129,4 @@ def add_tokens(
             shadow = shadows[access.memory]
             (shadow.write if access.write else shadow.read)[me, access.start : access.stop] = index
     result = [ins.replace(**f) if f else ins for ins, f in zip(out, flags, strict=True)]
-    return result, out_notes
+    return result, origin

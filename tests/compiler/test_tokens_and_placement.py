@@ -64,7 +64,7 @@ def _copy(d, a, length=16):
 
 
 def test_independent_streams_get_no_tokens():
-    program, _ = add_tokens([_load(0, 0), _copy(64, 32), _store(96, 256)], [""] * 3, TINY)
+    program, _ = add_tokens([_load(0, 0), _copy(64, 32), _store(96, 256)], TINY)
     assert all(
         not any(ins[f] for f in ("pop_prev", "pop_next", "push_prev", "push_next"))
         for ins in program
@@ -72,24 +72,24 @@ def test_independent_streams_get_no_tokens():
 
 
 def test_read_after_load_and_store_after_compute_are_ordered():
-    program, _ = add_tokens([_load(0, 0), _copy(64, 0), _store(64, 256)], [""] * 3, TINY)
+    program, _ = add_tokens([_load(0, 0), _copy(64, 0), _store(64, 256)], TINY)
     load, vcopy, store = program
     assert load["push_next"] and vcopy["pop_prev"]
     assert vcopy["push_next"] and store["pop_prev"]
 
 
 def test_a_load_overwriting_what_a_store_reads_waits_through_a_compute_relay():
-    program, notes = add_tokens([_store(0, 256), _load(0, 0)], ["", ""], TINY)
+    program, origin = add_tokens([_store(0, 256), _load(0, 0)], TINY)
     assert [i.opcode for i in program] == [Opcode.STORE, Opcode.NOP, Opcode.LOAD]
     store, relay, load = program
     assert relay["stream"] == Stream.COMPUTE
     assert store["push_prev"] and relay["pop_next"] and relay["push_prev"] and load["pop_next"]
-    assert "relay" in notes[1]
+    assert origin == [0, 1, 1]  # the relay stands for the load it releases
 
 
 def test_one_token_orders_everything_before_it():
     # Both copies read what the load wrote; once the first has waited, the second need not.
-    program, _ = add_tokens([_load(0, 0), _copy(64, 0), _copy(96, 0)], [""] * 3, TINY)
+    program, _ = add_tokens([_load(0, 0), _copy(64, 0), _copy(96, 0)], TINY)
     assert program[1]["pop_prev"] and not program[2]["pop_prev"]
 
 
