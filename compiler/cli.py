@@ -56,7 +56,7 @@ def load_model(path: str | Path):
     if path.suffix in (".yaml", ".yml", ".npz"):
         from ..asr_workloads.bundle import load_bundle
 
-        return dataclasses.replace(from_bundle(load_bundle(path)), source=str(path))
+        return from_bundle(load_bundle(path), source=str(path))
     if path.suffix == ".onnx":
         load_onnx_graph(path)  # its own errors (an unsupported op, ...) first
         parts = ", ".join(f"{p}.onnx" for p in PARTS)
@@ -113,9 +113,12 @@ def _print_compare(rows: list[dict]) -> None:
 @click.command("compile")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option(
-    "-c", "--config", "config_name", required=True, help="Hardware config: a YAML file or a "
-    "bundled name."
-)  # fmt: skip
+    "-c",
+    "--config",
+    "config_name",
+    required=True,
+    help="Hardware config: a YAML file or a bundled name.",
+)
 @click.option(
     "-s",
     "--spec",

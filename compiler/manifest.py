@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgenpu.atomic import write_atomically
-from edgenpu.isa import Program
+from edgenpu.isa import Opcode, Program
 from edgenpu.isa.asm import assemble
 from edgenpu.isa.disasm import disassemble, disassemble_word
 
@@ -37,10 +37,12 @@ HOST_PROTOCOL = (
     "read each output's codes from its address (real = code * scale)",
 )
 
+_MNEMONICS = frozenset(op.label for op in Opcode)
+
 #: Notes on tensors whose meaning the shape does not tell.
 _NOTES = {
-    "token_onehot": "one-hot int8 row: 1 at the previous token's index (blank at the start), "
-    "0 elsewhere",
+    "token_onehot": "one-hot int8 row: 1 at the previous token's index (blank, token 0, at the "
+    "start of an utterance), 0 elsewhere",
 }
 
 
@@ -122,20 +124,22 @@ def _comment(tag: str, note: str) -> str:
 
 def _annotate(text: str, compiled: CompiledModel) -> str | None:
     """``text`` with each instruction line followed by its step and note as a comment, or
-    None if the instruction lines cannot be matched to the program's words in order."""
+    None if its instruction lines are not the program's words one for one."""
     comments = [""] * len(compiled.program.words)
     for k in compiled.kernels.values():
         for i, (tag, note) in enumerate(zip(k.tags, k.notes, strict=True)):
             comments[k.entry + i] = _comment(tag, note)
-    words = [disassemble_word(w) for w in compiled.program.words]
     out, index = [], 0
     for line in text.splitlines():
-        if index < len(words) and line.strip() == words[index]:
+        # Instruction lines are indented and start with a mnemonic; data lines with values.
+        if line.startswith(" ") and line.split()[0] in _MNEMONICS:
+            if index >= len(comments):
+                return None
             if comments[index]:
                 line += ("  " if " ; " in line else "  ; ") + comments[index]
             index += 1
         out.append(line)
-    return "\n".join(out) + "\n" if index == len(words) else None
+    return "\n".join(out) + "\n" if index == len(comments) else None
 
 
 def listing(compiled: CompiledModel) -> str:
@@ -168,11 +172,8 @@ def listing(compiled: CompiledModel) -> str:
 
 
 def write_outputs(outdir: Path, files: dict[str, bytes]) -> None:
-    """Write each of ``files`` (name -> bytes) into ``outdir``, each whole or not at all.
-
-    Everything is computed before the first write, so a failed compile leaves ``outdir``
-    as it was.
-    """
+    """Write each of ``files`` (name -> bytes, all computed beforehand, so that a compile
+    that fails writes nothing) into ``outdir``, each whole or not at all."""
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

@@ -27,6 +27,7 @@ from .quant.formats import quantize_activation
 from .quant.qir import QKernel, QLinear, QLstm
 
 __all__ = [
+    "LAYER_COLUMNS",
     "CompileReport",
     "KernelCost",
     "LayerCost",
@@ -40,6 +41,9 @@ __all__ = [
 
 #: Seed of the inputs every report runs on, so two reports of one model agree.
 SEED = 20261125
+#: The per-layer table's columns.
+LAYER_COLUMNS = ("kernel", "layer", "weights", "MACs/call", "non-zero", "prec", "format", "bytes",
+                 "/int8", "cycles")  # fmt: skip
 #: Label of the instructions no step owns: the kernel's input loads and output stores.
 IO_TAG = "(I/O)"
 
@@ -183,8 +187,23 @@ def _kernel_cost(compiled: CompiledModel, name: str, rng) -> KernelCost:
     )
 
 
+def _choices(compiled: CompiledModel) -> dict[tuple[str, str], object]:
+    """Each weight matrix's :class:`FormatChoice` by (kernel, weight name): the lowering
+    appends one per matrix, kernel by kernel (names repeat across the kernels of an ONNX
+    export: both LSTMs are ``/layers.0/LSTM``)."""
+    out, at = {}, 0
+    for kernel in compiled.qmodel.kernels.values():
+        names = {w.name for w in kernel.weights()}
+        group = compiled.choices[at : at + len(names)]
+        at += len(names)
+        if {c.name for c in group} != names:
+            raise RuntimeError(f"kernel {kernel.name}: format choices do not match its weights")
+        out.update({(kernel.name, c.name): c for c in group})
+    return out
+
+
 def _layers(compiled: CompiledModel, costs: dict[str, KernelCost]) -> list[LayerCost]:
-    choices = {c.name: c for c in compiled.choices}
+    choices = _choices(compiled)
     rows = []
     for kernel in compiled.qmodel.kernels.values():
         for step in kernel.steps:
@@ -196,7 +215,7 @@ def _layers(compiled: CompiledModel, costs: dict[str, KernelCost]) -> list[Layer
                 continue
             calls = kernel.tensor(step.x).shape[0]  # input rows per kernel call
             for w in weights:
-                c = choices[w.name]
+                c = choices[kernel.name, w.name]
                 rows.append(
                     LayerCost(
                         kernel=kernel.name,
@@ -269,9 +288,9 @@ def format_report(report: CompileReport) -> str:
     shown = set()
     for r in report.layers:
         first = (r.kernel, r.layer) not in shown  # a layer's cycles once, on its first matrix
-        shown.add((r.kernel, r.layer))
         rows.append(
             [
+                "" if any(k == r.kernel for k, _ in shown) else r.kernel,
                 r.layer if first else "",
                 r.weight,
                 f"{r.macs:,}",
@@ -283,9 +302,8 @@ def format_report(report: CompileReport) -> str:
                 f"{r.cycles:,}" if first and r.cycles is not None else "",
             ]
         )
-    header = ["layer", "weights", "MACs/call", "non-zero", "prec", "format", "bytes", "/int8",
-              "cycles"]  # fmt: skip
-    lines = _table(header, rows, names=2)
+        shown.add((r.kernel, r.layer))
+    lines = _table(list(LAYER_COLUMNS), rows, names=3)
     lines.append("")
     totals = [
         [
@@ -306,7 +324,7 @@ def format_report(report: CompileReport) -> str:
             f"us@{report.clock_mhz:g}MHz",
             "DRAM read B",
             "weight stream B",
-        ],  # fmt: skip
+        ],
         totals,
         names=1,
     )

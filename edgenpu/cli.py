@@ -18,8 +18,8 @@ import numpy as np
 import yaml
 
 from edgenpu.asr_workloads.cli import asr
-from edgenpu.compiler.cli import compile_command
 from edgenpu.atomic import write_atomically
+from edgenpu.compiler.cli import compile_command
 from edgenpu.errors import EdgenpuError
 from edgenpu.formats import FormatError
 
