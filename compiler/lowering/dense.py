@@ -17,7 +17,7 @@ I32 = OperandKind.ACC_I32
 
 
 def lower_linear(ctx: KernelContext, step: QLinear, tile_rows: int) -> None:
-    """``y = requant(bias + x W^T)`` in tiles of ``tile_rows`` output rows."""
+    """``y = requant(x W^T + bias)`` in tiles of ``tile_rows`` output rows."""
     b, kernel = ctx.builder, ctx.kernel
     x, y = kernel.tensor(step.x), kernel.tensor(step.y)
     n = x.shape[0]
@@ -54,9 +54,6 @@ def lower_linear(ctx: KernelContext, step: QLinear, tile_rows: int) -> None:
             note=f"{step.name} tile {k} constants",
         )
         w = slots.fetch(tile, note=f"{step.name} tile {k}")
-        if step.bias is not None:
-            bias_dram = region.addr + 4 * (start + count)
-            b.load(acc.at(), bias_dram, n, count, stride=0, note=f"{step.name} tile {k} bias x{n}")
         b.matmul(
             acc.at(),
             w,
@@ -67,9 +64,17 @@ def lower_linear(ctx: KernelContext, step: QLinear, tile_rows: int) -> None:
             n=n,
             x_stride=inputs,
             acc_stride=count,
-            accumulate=step.bias is not None,
             note=f"{step.name} tile {k}",
         )
+        if step.bias is not None:
+            b.vector(
+                Opcode.VADD,
+                (I32, acc.at()),
+                (I32, acc.at()),
+                n * count,
+                b=(I32, consts + count),
+                period=count,
+            )
         if n == 1 or len(tiles) == 1:
             b.vector(
                 Opcode.VMUL,

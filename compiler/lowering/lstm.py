@@ -13,7 +13,7 @@ three of them. Per step and tile (``R = 4 m`` rows, ``m`` units)::
     vlut    TC = tanh(c)
     vmul    y[t][tile] = o * TC >> OH_SHIFT                             int8, STATE_FRAC
 
-The input projection ``GX = requant16(bias + W_ih x)`` is *hoisted* when the schedule runs
+The input projection ``GX = requant16(W_ih x + bias)`` is *hoisted* when the schedule runs
 the layer over a whole chunk: one matrix-matrix op per tile for every frame, before the
 recurrence. Otherwise it is computed per step beside the recurrent one. Both compute
 :func:`edgenpu.compiler.quant.arith.lstm` exactly.
@@ -205,9 +205,7 @@ class LstmLowering:
             rows = len(tile_rows)
             constants = self._constants(k)
             w = self._weights("ih", k)
-            bias_dram = self.constants_region.addr + 4 * (3 * self.row0[k] + 2 * rows)
             acc = self.acc_projection.at()
-            b.load(acc, bias_dram, n, rows, stride=0, note=f"{step.name} tile {k} bias x{n}")
             b.matmul(
                 acc,
                 w,
@@ -218,10 +216,17 @@ class LstmLowering:
                 n=n,
                 x_stride=x_stride,
                 acc_stride=rows,
-                accumulate=True,
                 note=f"{step.name} input projection tile {k}",
             )
             self._prefetch(needs, k)
+            b.vector(
+                Opcode.VADD,
+                (I32, acc),
+                (I32, acc),
+                n * rows,
+                b=(I32, constants + 2 * rows),
+                period=rows,
+            )
             b.vector(
                 Opcode.VMUL,
                 (I16, self.gx.at(2 * n * self.row0[k])),
@@ -247,21 +252,19 @@ class LstmLowering:
                 gx = self.gx.at(2 * (self.rows * self.row0[k] + t * rows))
             else:
                 w = self._weights("ih", k)
-                b.vector(
-                    Opcode.VCOPY, (I32, self.acc_input.at()), (I32, constants + 2 * rows), rows
-                )
+                acc = self.acc_input.at()
                 b.matmul(
-                    self.acc_input.at(),
+                    acc,
                     w,
                     x_row,
                     rows,
                     self.inputs,
                     self._tile("ih", k).precision,
-                    accumulate=True,
                     note=f"{step.name} step {t} input tile {k}",
                 )
                 self._prefetch(needs, position)
                 position += 1
+                b.vector(Opcode.VADD, (I32, acc), (I32, acc), rows, b=(I32, constants + 2 * rows))
                 gx = self.gx_step.at()
                 b.vector(
                     Opcode.VMUL,

@@ -21,18 +21,20 @@ _LUT_CACHE: dict[str, np.ndarray] = {}
 
 
 def accumulate(x: np.ndarray, weights: QWeights, bias: np.ndarray | None) -> np.ndarray:
-    """The MAC array: ``wrap32(bias + x W^T)`` for rows of int8 ``x``."""
+    """``saturate32(wrap32(x W^T) + bias)`` for rows of int8 ``x``: the MAC array's int32
+    sum, then the bias added by the vector unit (one ``vadd`` whose bias operand repeats
+    every row, instead of a DMA copying the bias into every output row)."""
     # float64 sums of int8 x int8 products are exact far below 2**53 (as in the simulator).
-    acc = (np.asarray(x, np.float64) @ weights.codes.T.astype(np.float64)).astype(np.int64)
-    if bias is not None:
-        acc = acc + bias
-    return wrap_int32(acc)
+    acc = wrap_int32(
+        (np.asarray(x, np.float64) @ weights.codes.T.astype(np.float64)).astype(np.int64)
+    )
+    return acc if bias is None else saturate(acc + bias, 32)
 
 
 def linear(
     x: np.ndarray, weights: QWeights, bias: np.ndarray | None, rq: Requant, bits: int
 ) -> np.ndarray:
-    """``requantize(wrap32(bias + x W^T))`` to ``bits``."""
+    """``requantize(accumulate(x, W, bias))`` to ``bits``."""
     return requantize(accumulate(x, weights, bias), rq.multipliers, rq.shift, bits)
 
 

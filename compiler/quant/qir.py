@@ -100,7 +100,7 @@ class Requant:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class QLinear:
-    """``y = requant(wrap32(bias + x W^T))``; no bias when ``bias`` is None."""
+    """``y = requant(sat32(wrap32(x W^T) + bias))``; no bias when ``bias`` is None."""
 
     name: str
     x: str
