@@ -10,6 +10,7 @@ is named in the final error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +33,13 @@ from .quant.qir import QLstm, QModel, QTimeReduce
 from .quant.quantize import quantize_model
 from .spec import CompileSpec
 
-__all__ = ["CompiledKernel", "CompiledModel", "compile_model", "encoder_reduction"]
+__all__ = [
+    "CompiledKernel",
+    "CompiledModel",
+    "compile_model",
+    "encoder_reduction",
+    "symbol_name",
+]
 
 #: Plans tried in order until one fits.
 AMBITIONS = (
@@ -116,6 +123,13 @@ def _regions(qmodel: QModel, image: DramImage) -> dict[str, dict[str, Region]]:
     return out
 
 
+def symbol_name(region: str) -> str:
+    """The program symbol of a region (``encoder_chunk.encoder.0.h`` ->
+    ``encoder_chunk__encoder_0_h``): assembly names are identifiers."""
+    kernel, _, tensor = region.partition(".")
+    return kernel + "__" + re.sub(r"\W", "_", tensor)
+
+
 def _symbols(qmodel: QModel, regions: dict, entries: dict[str, int]) -> list[Symbol]:
     symbols = []
     kinds = {"input": SymbolKind.DATA, "state": SymbolKind.DATA, "output": SymbolKind.OUTPUT}
@@ -125,7 +139,14 @@ def _symbols(qmodel: QModel, regions: dict, entries: dict[str, int]) -> list[Sym
             t = kernel.tensor(name)
             dtype = DType.I8 if t.bits == 8 else DType.I16
             symbols.append(
-                Symbol(region.name, kinds[region.kind], region.addr, region.nbytes, t.shape, dtype)
+                Symbol(
+                    symbol_name(region.name),
+                    kinds[region.kind],
+                    region.addr,
+                    region.nbytes,
+                    t.shape,
+                    dtype,
+                )
             )
     return symbols
 

@@ -20,7 +20,7 @@ from edgenpu.isa.asm import assemble
 from edgenpu.isa.disasm import disassemble, disassemble_word
 
 from ..errors import CompileError, EdgenpuError
-from .compile import CompiledModel
+from .compile import CompiledModel, symbol_name
 
 __all__ = ["FORMAT", "HOST_PROTOCOL", "dram_image", "listing", "manifest", "write_outputs"]
 
@@ -50,6 +50,7 @@ def _tensor(compiled: CompiledModel, kernel: str, name: str) -> dict:
     t = compiled.qmodel.kernels[kernel].tensor(name)
     region = compiled.region(kernel, name)
     out = {
+        "symbol": symbol_name(region.name),
         "addr": region.addr,
         "bytes": region.nbytes,
         "shape": list(t.shape),
@@ -145,8 +146,8 @@ def _annotate(text: str, compiled: CompiledModel) -> str | None:
 def listing(compiled: CompiledModel) -> str:
     """The program as assembly with each instruction's step and note as a comment.
 
-    When the disassembly assembles back to the same words and DRAM segments (only the
-    data symbols may be left out: they are in the manifest), the listing is that text;
+    When the disassembly assembles back to the same words and DRAM segments, the listing
+    is that text;
     otherwise it is one line per instruction, for reading only.
     """
     program = compiled.program

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper
 
 from edgenpu.cli import main
+from edgenpu.compiler.compile import symbol_name
 from edgenpu.isa import Program, SymbolKind
 from edgenpu.isa.asm import assemble
 
@@ -50,7 +51,8 @@ def check_outputs(outdir) -> tuple[Program, dict]:
         assert entry.kind is SymbolKind.ENTRY and entry.addr == kernel["entry"]
         for field in ("inputs", "outputs", "state"):
             for tensor, t in kernel[field].items():
-                s = symbols[f"{name}.{tensor}"]
+                s = symbols[t["symbol"]]
+                assert t["symbol"] == symbol_name(f"{name}.{tensor}")
                 assert (s.addr, s.nbytes, list(s.shape)) == (t["addr"], t["bytes"], t["shape"])
                 assert t["dtype"] == {1: "int8", 2: "int16"}[s.dtype.size]
                 assert t["bytes"] == np.prod(t["shape"]) * s.dtype.size and t["scale"] > 0
