@@ -146,6 +146,9 @@ class RtlRun:
         The full trace and the window trace written, if any.
     notes : tuple of str
         Why a requested trace was not written.
+    dram : numpy.ndarray or None
+        The RTL's DRAM when the program ended (the simulation DRAM's ``dram_bytes``), for
+        reading a kernel's outputs as a host would.
     """
 
     program: str
@@ -168,6 +171,7 @@ class RtlRun:
     waves: Path | None = None
     window: Path | None = None
     notes: tuple[str, ...] = field(default=())
+    dram: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def status_agreed(self) -> bool:
@@ -520,6 +524,7 @@ def run_on_rtl(
         waves=waves_written,
         window=window_written,
         notes=tuple(notes),
+        dram=memories["dram"],
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgenpu.fixedpoint import quantize_multipliers
 
-from ...asr_workloads.weight_quant import channel_scales, codes
+from ...asr_workloads.weight_quant import QUANTIZED, channel_scales, codes
 from ...errors import CompileError
 from ..ir import Constant, Graph, Model, Node
 from ..printer import format_node
@@ -52,6 +52,9 @@ _LUTS = {"sigmoid": SIGMOID, "tanh": TANH}
 _NEEDS_INT8 = {"linear", "lstm", "time_reduce"}
 _TAKES_INT16 = {"add", "tanh", "sigmoid", "relu"}
 _ALIASES = {"quantize", "dequantize"}
+#: How far (in grid steps) a float weight may sit from a grid point and still count as on
+#: it: float32 products ``code * scale`` are off by far less.
+_GRID_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -72,15 +75,30 @@ class _Format:
         return int(round(frac))
 
 
+def _on_grid(w: np.ndarray) -> QWeights | None:
+    """Codes and scales of ``w`` if every row already lies on a per-row int4 or int8 grid:
+    a quantization-aware model exported with its fake-quant folded into float weights."""
+    for precision in QUANTIZED[::-1]:  # int4 first: an int4 grid is not an int8 one
+        scales = channel_scales(w, precision, np)
+        steps = w / scales
+        if np.all(np.abs(steps - np.round(steps)) <= _GRID_TOLERANCE):
+            return precision, codes(w, scales, precision, np), scales[:, 0]
+    return None
+
+
 def quantize_weights(constant: Constant, spec: CompileSpec) -> QWeights:
-    """``constant`` as MAC-array codes: its own codes, or quantized per row."""
+    """``constant`` as MAC-array codes: its own codes (a bundle's, or float weights already
+    on a QAT grid), or quantized per row at the spec's precision (default int8)."""
     want = spec.precision_of(constant.name)
     if constant.quantized and want in (None, constant.precision):
         return QWeights(constant.name, constant.codes, constant.precision, constant.scales)
-    precision = want or "int8"
     w = constant.array().astype(np.float64)
     if w.ndim != 2:
         raise CompileError(f"weight {constant.name!r} must be 2-D, not of shape {list(w.shape)}")
+    grid = None if constant.quantized else _on_grid(w)
+    if grid is not None and want in (None, grid[0]):
+        return QWeights(constant.name, grid[1], grid[0], grid[2])
+    precision = want or "int8"
     scales = channel_scales(w, precision, np)
     return QWeights(constant.name, codes(w, scales, precision, np), precision, scales[:, 0])
 

@@ -19,6 +19,7 @@ from edgenpu.compiler.quant.formats import (
     fraction_for_bound,
     quantize_activation,
 )
+from edgenpu.compiler.quant.qir import QLstm
 from edgenpu.compiler.quant.quantize import quantize_model
 from edgenpu.compiler.shapes import SymDim, TensorType
 from edgenpu.compiler.spec import CompileSpec, load_spec
@@ -173,3 +174,34 @@ def test_calibration_tightens_the_formats_it_may_set(rng):
     )
     with pytest.raises(CompileError, match=r"calibration sample 0: features must be \(T, 5\)"):
         observe_ranges(model, [np.zeros((4, 3))])
+
+
+def _first_lstm(qmodel):
+    return next(s for s in qmodel.kernels["encoder_chunk"].steps if isinstance(s, QLstm))
+
+
+def test_float_weights_on_a_qat_grid_keep_their_precision():
+    # The exporter folds fake-quant into float initializers: the grid is recognised.
+    lstm = (
+        quantize_model(small_model("three_layers"), CompileSpec(), 6)
+        .kernels["encoder_chunk"]
+        .steps[0]
+    )
+    assert lstm.w_ih.precision == lstm.w_hh.precision == "int4"
+    constant = small_model("three_layers")["encoder"].constants[lstm.w_ih.name]
+    np.testing.assert_allclose(
+        lstm.w_ih.codes * lstm.w_ih.scales[:, None], constant.array(), rtol=1e-6
+    )
+    int8 = quantize_model(small_model("reduce_first"), CompileSpec(), 4)
+    assert {w.precision for w in int8.kernels["encoder_chunk"].weights()} == {"int8"}
+    # Off the int4 grid (a little noise), the same weights are quantized at the default, int8.
+    model = small_model("three_layers")
+    encoder = model["encoder"]
+    name = lstm.w_ih.name
+    weights = encoder.constants[name].array()
+    noise = np.random.default_rng(0).normal(scale=1e-3, size=weights.shape).astype(np.float32)
+    noisy = dataclasses.replace(encoder.constants[name], values=weights + noise, mask=None)
+    encoder = dataclasses.replace(encoder, constants={**encoder.constants, name: noisy})
+    model = dataclasses.replace(model, graphs={**model.graphs, "encoder": encoder})
+    moved = _first_lstm(quantize_model(model, CompileSpec(), 6))
+    assert moved.w_ih.precision == "int8" and moved.w_hh.precision == "int4"

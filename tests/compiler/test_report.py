@@ -22,7 +22,6 @@ from edgenpu.compiler.report import (
 )
 from edgenpu.compiler.spec import CompileSpec
 from edgenpu.config import load_config
-from edgenpu.sim import perf
 
 from .conftest import bundled_model, small_model
 
@@ -93,9 +92,6 @@ def test_kernel_costs_agree_with_the_simulators():
         assert cost.weight_stream_bytes == sim.stats[-1].weight_stream_bytes > 0
         assert cost.instructions == compiled.kernels[cost.name].length
         assert cost.microseconds == pytest.approx(cost.cycles / compiled.config.clock_mhz)
-        # All-zero inputs let zero-skip drop work: never slower than the report's inputs.
-        zeros = perf.run(compiled.program, compiled.config, entry=cost.name)
-        assert zeros.cycles <= cost.cycles
         layers = [r for r in report.layers if r.kernel == cost.name]
         for row in layers:
             assert 0 < row.cycles <= cost.cycles
