@@ -82,19 +82,23 @@ def _lstm_plan(
 def _act_lower_bound(kernel: QKernel, lstm: dict, frame_major: bool) -> int:
     """ACT bytes that must be live at once for the LSTM layers (a quick test that spares
     lowering a plan that cannot fit): a layer's input and output rows, its state and, when
-    hoisted, its projected gates; frame-major keeps every layer's rows for the chunk."""
-    per_layer, rows_total = [], 0
+    hoisted, its projected gates; frame-major over more than one frame also keeps every
+    layer's rows for the whole chunk."""
+    rows, extras = 0, []
     for step in kernel.steps:
         if isinstance(step, QLstm):
             x, y = kernel.tensor(step.x), kernel.tensor(step.y)
             plan = lstm[step.name]
             gates = 2 * x.shape[0] * 4 * step.hidden if plan.hoisted else 0
-            temps = 25 * plan.hidden_tile
-            per_layer.append(x.nbytes + y.nbytes + 3 * step.hidden + gates + temps)
-            rows_total += x.nbytes + y.nbytes
-    if not per_layer:
+            extra = 3 * step.hidden + gates + 25 * plan.hidden_tile
+            extras.append((x.nbytes + y.nbytes, extra))
+            rows += x.nbytes + y.nbytes
+    if not extras:
         return 0
-    return rows_total + max(per_layer) if frame_major else max(per_layer)
+    chunk = kernel.tensor(kernel.inputs[0]).shape[0]
+    if frame_major and chunk > 1:
+        return rows + max(extra for _, extra in extras)
+    return max(r + extra for r, extra in extras)
 
 
 def plan_kernel(
