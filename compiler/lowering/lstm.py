@@ -49,15 +49,16 @@ class LstmPlan:
         Hidden units per tile.
     hoisted : bool
         Compute the input projection for the whole chunk before the recurrence.
-    resident : bool
-        Keep the layer's step weights in WGT across steps (loaded once per chunk).
+    resident_tiles : int
+        Keep the step weights of the layer's first this many tiles in WGT across steps
+        (loaded once per chunk); the others stream through the weight slots every step.
     resident_constants : bool
         Keep the layer's multipliers and biases in ACC (else loaded per tile and step).
     """
 
     hidden_tile: int
     hoisted: bool
-    resident: bool
+    resident_tiles: int
     resident_constants: bool
 
 
@@ -123,10 +124,8 @@ class LstmLowering:
         self._resident: dict[tuple[str, int], Ref] = {}
         self._prefetched: dict[tuple[str, int], Ref] = {}
         slot = max(t.wgt_bytes for t in self.w_ih + self.w_hh)
-        self.slots = ctx.weight_slots(slot) if not self._all_resident() else None
-
-    def _all_resident(self) -> bool:
-        return self.plan.resident and not self.plan.hoisted
+        streams = plan.hoisted or plan.resident_tiles < len(self.tiles)
+        self.slots = ctx.weight_slots(slot) if streams else None
 
     # -- operands ----------------------------------------------------------------------
 
@@ -137,7 +136,7 @@ class LstmLowering:
         key = (which, k)
         if key in self._prefetched:
             return self._prefetched.pop(key)
-        resident = self.plan.resident and (which == "hh" or not self.plan.hoisted)
+        resident = k < self.plan.resident_tiles and (which == "hh" or not self.plan.hoisted)
         if resident:
             if key not in self._resident:
                 tile = self._tile(which, k)

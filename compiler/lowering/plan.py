@@ -8,6 +8,7 @@ do not fit (:mod:`edgenpu.compiler.compile`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from edgenpu.asr_workloads.weight_quant import weight_precision
@@ -48,9 +49,12 @@ def _packed(rows: int, cols: int, precision: str) -> int:
     return packed_size(rows * cols, weight_precision(precision))
 
 
-def _lstm_plan(
+def _lstm_tiles(
     step: QLstm, rows: int, config: HardwareConfig, ambition: Ambition, frame_major: bool
 ):
+    """The largest hidden tile that fits a weight slot and ACC: an :class:`LstmPlan` with no
+    resident tiles yet, its weight tile bytes, and the WGT bytes one tile's step weights
+    take (None if not even one unit fits)."""
     hidden, inputs = step.hidden, step.w_ih.shape[1]
     cols = max(hidden, inputs)
     precision = "int8" if "int8" in (step.w_ih.precision, step.w_hh.precision) else "int4"
@@ -71,12 +75,25 @@ def _lstm_plan(
 
     tile = next((h for h in range(hidden, 0, -1) if fits(h)), 0)
     if tile == 0:
-        return None, slot
-    step_weights = _packed(4 * hidden, hidden, step.w_hh.precision)
+        return None
+    step_bytes = _packed(4 * tile, hidden, step.w_hh.precision)
     if not hoisted:
-        step_weights += _packed(4 * hidden, inputs, step.w_ih.precision)
-    resident = ambition.resident and step_weights + 2 * slot <= config.sram.weight_bytes
-    return LstmPlan(tile, hoisted, resident, resident_constants), _packed(4 * tile, cols, precision)
+        step_bytes += _packed(4 * tile, inputs, step.w_ih.precision)
+    plan = LstmPlan(tile, hoisted, 0, resident_constants)
+    return plan, _packed(4 * tile, cols, precision), step_bytes
+
+
+def _with_residency(plans: dict, step_bytes: dict, tiles: dict, budget: int, shared: bool) -> dict:
+    """Each layer's leading tiles kept resident while ``budget`` WGT bytes allow: per layer
+    (layer-major: a layer's resident tiles die with it) or shared by all (frame-major)."""
+    out, left = {}, budget
+    for name, plan in plans.items():
+        room = left if shared else budget
+        count = min(tiles[name], max(room, 0) // step_bytes[name])
+        if shared:
+            left -= count * step_bytes[name]
+        out[name] = dataclasses.replace(plan, resident_tiles=count)
+    return out
 
 
 def _act_lower_bound(kernel: QKernel, lstm: dict, frame_major: bool) -> int:
@@ -106,18 +123,17 @@ def plan_kernel(
 ) -> KernelPlan | None:
     """Tile sizes for ``kernel``, or None when even one row per tile does not fit."""
     lstm, linear, slot = {}, {}, 1
+    step_bytes, tiles = {}, {}
     wgt = config.sram.weight_bytes
-    resident_total = 0
     for step in kernel.steps:
         if isinstance(step, QLstm):
             rows = kernel.tensor(step.x).shape[0]
-            plan, tile_bytes = _lstm_plan(step, rows, config, ambition, frame_major)
-            if plan is None:
+            found = _lstm_tiles(step, rows, config, ambition, frame_major)
+            if found is None:
                 return None
-            lstm[step.name] = plan
+            lstm[step.name], tile_bytes, step_bytes[step.name] = found
+            tiles[step.name] = -(-step.hidden // found[0].hidden_tile)
             slot = max(slot, tile_bytes)
-            if plan.resident:
-                resident_total += _packed(4 * step.hidden, step.hidden, step.w_hh.precision)
         elif isinstance(step, QLinear):
             outputs, inputs = step.weights.shape
             n = kernel.tensor(step.x).shape[0]
@@ -138,10 +154,6 @@ def plan_kernel(
             slot = max(slot, _packed(rows, inputs, step.weights.precision))
     if _act_lower_bound(kernel, lstm, frame_major) > config.sram.activation_bytes:
         return None
-    if frame_major and resident_total + 2 * slot > wgt:
-        # Every layer steps every frame: residency pays only if all of them stay.
-        lstm = {
-            name: LstmPlan(p.hidden_tile, p.hoisted, False, p.resident_constants)
-            for name, p in lstm.items()
-        }
+    if ambition.resident:
+        lstm = _with_residency(lstm, step_bytes, tiles, wgt - 2 * slot, shared=frame_major)
     return KernelPlan(slot, lstm, linear)
