@@ -105,24 +105,18 @@ class KernelBuilder:
     def load(self, dst: Ref, dram: int, rows: int, length: int, stride: int = 0, note: str = ""):
         """DRAM -> ``dst``: ``rows`` x ``length`` elements (ACC: words), rows ``stride``
         DRAM bytes apart (0: the same row again)."""
-        self._emit(
-            Opcode.LOAD,
-            note,
-            space=dst.buffer.space,
-            sram=dst,
-            dram=dram,
-            rows=rows,
-            len=length,
-            stride=stride,
-        )
+        self._dma(Opcode.LOAD, dst, dram, rows, length, stride, note)
 
     def store(self, src: Ref, dram: int, rows: int, length: int, stride: int = 0, note: str = ""):
         """``src`` -> DRAM (rows contiguous on chip)."""
+        self._dma(Opcode.STORE, src, dram, rows, length, stride, note)
+
+    def _dma(self, opcode, sram: Ref, dram, rows, length, stride, note) -> None:
         self._emit(
-            Opcode.STORE,
+            opcode,
             note,
-            space=src.buffer.space,
-            sram=src,
+            space=sram.buffer.space,
+            sram=sram,
             dram=dram,
             rows=rows,
             len=length,

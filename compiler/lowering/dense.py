@@ -97,43 +97,29 @@ def lower_linear(ctx: KernelContext, step: QLinear, tile_rows: int) -> None:
                 )
 
 
-def _length(ctx: KernelContext, name: str) -> int:
-    rows, width = ctx.kernel.tensor(name).shape
-    return rows * width
+def _elementwise(ctx: KernelContext, opcode: Opcode, step, a: str, b: str | None = None, **fields):
+    """One vector instruction over the whole of ``step.y`` from tensors ``a`` (and ``b``)."""
+    t, act = ctx.kernel.tensor, ctx.act
+    rows, width = t(step.y).shape
+    operand_b = None if b is None else (kind_of(t(b)), act(b).at())
+    ctx.builder.vector(
+        opcode,
+        (kind_of(t(step.y)), act(step.y).at()),
+        (kind_of(t(a)), act(a).at()),
+        rows * width,
+        b=operand_b,
+        note=step.name,
+        **fields,
+    )
 
 
 def lower_add(ctx: KernelContext, step: QAdd) -> None:
-    t = ctx.kernel.tensor
-    ctx.builder.vector(
-        Opcode.VADD,
-        (kind_of(t(step.y)), ctx.act(step.y).at()),
-        (kind_of(t(step.a)), ctx.act(step.a).at()),
-        _length(ctx, step.y),
-        b=(kind_of(t(step.b)), ctx.act(step.b).at()),
-        note=step.name,
-    )
+    _elementwise(ctx, Opcode.VADD, step, step.a, step.b)
 
 
 def lower_lut(ctx: KernelContext, step: QLut) -> None:
-    t = ctx.kernel.tensor
-    ctx.builder.vector(
-        Opcode.VLUT,
-        (kind_of(t(step.y)), ctx.act(step.y).at()),
-        (kind_of(t(step.x)), ctx.act(step.x).at()),
-        _length(ctx, step.y),
-        shift=step.shift,
-        table=ctx.table(step.function),
-        note=step.name,
-    )
+    _elementwise(ctx, Opcode.VLUT, step, step.x, shift=step.shift, table=ctx.table(step.function))
 
 
 def lower_relu(ctx: KernelContext, step: QRelu) -> None:
-    t = ctx.kernel.tensor
-    ctx.builder.vector(
-        Opcode.VRELU,
-        (kind_of(t(step.y)), ctx.act(step.y).at()),
-        (kind_of(t(step.x)), ctx.act(step.x).at()),
-        _length(ctx, step.y),
-        shift=step.shift,
-        note=step.name,
-    )
+    _elementwise(ctx, Opcode.VRELU, step, step.x, shift=step.shift)

@@ -99,19 +99,12 @@ class Requant:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class QLinear:
-    """``y = requant(sat32(wrap32(x W^T) + bias))``; no bias when ``bias`` is None."""
+class _Unary:
+    """A step reading tensor ``x`` and writing tensor ``y``."""
 
     name: str
     x: str
     y: str
-    weights: QWeights
-    bias: np.ndarray | None
-    requant: Requant
-
-    def __post_init__(self) -> None:
-        if self.bias is not None:
-            object.__setattr__(self, "bias", _frozen(self.bias, np.int64))
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -120,6 +113,19 @@ class QLinear:
     @property
     def writes(self) -> tuple[str, ...]:
         return (self.y,)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class QLinear(_Unary):
+    """``y = requant(sat32(wrap32(x W^T) + bias))``; no bias when ``bias`` is None."""
+
+    weights: QWeights
+    bias: np.ndarray | None
+    requant: Requant
+
+    def __post_init__(self) -> None:
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _frozen(self.bias, np.int64))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -159,22 +165,11 @@ class QLstm:
         return (self.y, self.h_out, self.c_out)
 
 
-@dataclasses.dataclass(frozen=True)
-class QTimeReduce:
+@dataclasses.dataclass(frozen=True, eq=False)
+class QTimeReduce(_Unary):
     """Row ``t`` of ``y`` is rows ``factor t ..`` of ``x`` side by side (no arithmetic)."""
 
-    name: str
-    x: str
-    y: str
     factor: int
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.x,)
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return (self.y,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,41 +190,19 @@ class QAdd:
         return (self.y,)
 
 
-@dataclasses.dataclass(frozen=True)
-class QLut:
+@dataclasses.dataclass(frozen=True, eq=False)
+class QLut(_Unary):
     """``y = function(x)`` through its 256-entry table, ``x`` shifted to the table's index."""
 
-    name: str
-    x: str
-    y: str
     function: LutFunction
     shift: int
 
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.x,)
 
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return (self.y,)
-
-
-@dataclasses.dataclass(frozen=True)
-class QRelu:
+@dataclasses.dataclass(frozen=True, eq=False)
+class QRelu(_Unary):
     """``y = saturate(max(x >> shift, 0))`` (rounding shift)."""
 
-    name: str
-    x: str
-    y: str
     shift: int
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        return (self.x,)
-
-    @property
-    def writes(self) -> tuple[str, ...]:
-        return (self.y,)
 
 
 Step = QLinear | QLstm | QTimeReduce | QAdd | QLut | QRelu
