@@ -45,7 +45,7 @@ def main() -> None:
     print(f"  {'model':<12} {'config':<8} {'seconds':>8}  result")
     results = {}
     for name in MODELS:
-        model = from_bundle(load_bundle(CHECKPOINTS / f"{name}.yaml"))
+        model = from_bundle(load_bundle(CHECKPOINTS / f"{name}.yaml"), source=f"{name}.yaml")
         for config_name in CONFIGS:
             config = load_config(config_name)
             seconds = best_time(lambda m=model, c=config: attempt(m, c), args.repeats)
