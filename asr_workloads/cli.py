@@ -312,26 +312,44 @@ def evaluate(
 
 
 @asr.command()
-@click.argument("bundle_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model_path", type=click.Path(exists=True, path_type=Path))
 @click.argument(
     "wavs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @_one_line_errors
-def transcribe(bundle_path: Path, wavs: tuple[Path, ...]) -> None:
-    """Transcribe WAV files with a bundle (numpy only: no PyTorch needed)."""
-    from .bundle import load_bundle
-    from .frontend import check_input_rate
-    from .numpy_model import transcribe as run
+def transcribe(model_path: Path, wavs: tuple[Path, ...]) -> None:
+    """Transcribe WAV files with a bundle (numpy only: no PyTorch needed), or with a model
+    compiled by `edgenpu compile` (a folder), run instruction by instruction in the
+    functional simulator."""
+    from .frontend import FrontEndConfig, check_input_rate
     from .wav import WavError, read_wav
 
-    bundle = load_bundle(bundle_path)
+    if model_path.is_dir():
+        from ..compiler.host import SimulatedModel
+
+        simulated = SimulatedModel.load(model_path)
+        frontend_data = simulated.manifest.get("frontend")
+        if frontend_data is None:
+            raise WavError(f"{model_path}: the compiled model has no front end (an ONNX export)")
+        frontend = FrontEndConfig.from_dict(frontend_data)
+        run = simulated.transcribe
+    else:
+        from .bundle import load_bundle
+        from .numpy_model import transcribe as run_bundle
+
+        bundle = load_bundle(model_path)
+        frontend = bundle.frontend
+
+        def run(audio, rate):
+            return run_bundle(bundle, audio, rate)
+
     for wav in wavs:
         audio, rate = read_wav(wav)
         try:
-            check_input_rate(rate, bundle.frontend)
+            check_input_rate(rate, frontend)
         except ValueError as error:
             raise WavError(f"{wav}: {error}") from None
-        click.echo(f"{wav}\t{run(bundle, audio, rate)}")
+        click.echo(f"{wav}\t{run(audio, rate)}")
 
 
 @asr.command()

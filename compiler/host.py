@@ -1,84 +1,182 @@
-"""The host's side of a compiled model, on the functional simulator: write a kernel's inputs
-into DRAM, run its entry point, read its outputs; the encoder chunk by chunk, its state
-kept in DRAM between calls, as a runtime on a real device would drive it.
+"""The host's side of a compiled model, on the functional simulator, from the manifest
+alone: write a kernel's inputs into DRAM, run its entry point, read its outputs; the
+encoder chunk by chunk with its state kept in DRAM between calls, greedy search over the
+predictor and joint kernels, as a runtime on a device would drive them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
+import yaml
 
+from edgenpu.config import HardwareConfig, load_config
 from edgenpu.isa import Program, Segment
 from edgenpu.sim import functional
 
+from ..asr_workloads.frontend import FrontEndConfig, features
+from ..asr_workloads.text import decode as ids_to_text
 from ..errors import CompileError
 from .compile import CompiledModel
+from .manifest import FORMAT, VERSION, manifest
 from .quant.formats import quantize_activation
 
 __all__ = ["SimulatedModel", "with_inputs"]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """Where a kernel's tensor lives in DRAM and how to read it, from the manifest."""
+
+    addr: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+
+    @classmethod
+    def of(cls, entry: Mapping) -> _Slot:
+        dtype = {"int8": np.dtype("<i1"), "int16": np.dtype("<i2")}[entry["dtype"]]
+        return cls(int(entry["addr"]), tuple(entry["shape"]), dtype, float(entry["scale"]))
+
+
 class SimulatedModel:
-    """A compiled model loaded into a functional-simulator machine.
+    """A compiled model on the functional simulator, driven by its manifest alone: what a
+    host runtime on a device does (load the image once; per call write the inputs, run the
+    entry point, read the outputs).
 
     Parameters
     ----------
-    compiled : CompiledModel
+    program : Program
+        ``program.bin``.
+    manifest : Mapping
+        ``manifest.yaml`` (:func:`edgenpu.compiler.manifest.manifest`).
+    config : HardwareConfig
     """
 
-    def __init__(self, compiled: CompiledModel):
-        self.compiled = compiled
-        self.machine = functional.load_image(compiled.program, compiled.config)
+    def __init__(self, program: Program, manifest: Mapping, config: HardwareConfig):
+        self.program, self.manifest, self.config = program, manifest, config
+        self.slots = {
+            kernel: {
+                role: {name: _Slot.of(entry) for name, entry in spec[role].items()}
+                for role in ("inputs", "outputs", "state")
+            }
+            for kernel, spec in manifest["kernels"].items()
+        }
+        self.machine = functional.load_image(program, config)
         self.stats: list[functional.ExecStats] = []
 
+    @classmethod
+    def from_compiled(cls, compiled: CompiledModel) -> SimulatedModel:
+        return cls(compiled.program, manifest(compiled, compiled.qmodel.source), compiled.config)
+
+    @classmethod
+    def load(cls, outdir: str | Path, config: HardwareConfig | None = None) -> SimulatedModel:
+        """What ``edgenpu compile`` wrote to ``outdir`` (on the manifest's config unless
+        ``config`` is given)."""
+        outdir = Path(outdir)
+        try:
+            doc = yaml.safe_load((outdir / "manifest.yaml").read_text())
+            data = (outdir / doc["program"]["file"]).read_bytes()
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+            raise CompileError(f"{outdir}: not a compiled model ({error})") from None
+        if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+            raise CompileError(
+                f"{outdir}/manifest.yaml: format {doc.get('format')!r} version "
+                f"{doc.get('version')!r}; this runtime reads {FORMAT} version {VERSION}"
+            )
+        program = Program.from_bytes(data, str(outdir / doc["program"]["file"]))
+        return cls(program, doc, config or load_config(doc["config"]))
+
     def _view(self, kernel: str, name: str) -> np.ndarray:
-        tensor = self.compiled.qmodel.kernels[kernel].tensor(name)
-        region = self.compiled.region(kernel, name)
-        dtype = np.dtype("<i1") if tensor.bits == 8 else np.dtype("<i2")
-        raw = self.machine.dram[region.addr : region.addr + region.nbytes]
-        return raw.view(dtype).reshape(tensor.shape)
+        slots = self.slots[kernel]
+        slot = next(group[name] for group in slots.values() if name in group)
+        nbytes = int(np.prod(slot.shape)) * slot.dtype.itemsize
+        return (
+            self.machine.dram[slot.addr : slot.addr + nbytes].view(slot.dtype).reshape(slot.shape)
+        )
 
     def reset(self) -> None:
         """Zero every kernel's persistent state (the start of an utterance)."""
-        for name, kernel in self.compiled.qmodel.kernels.items():
-            for tensor in kernel.state:
-                self._view(name, tensor)[:] = 0
+        for kernel, slots in self.slots.items():
+            for name in slots["state"]:
+                self._view(kernel, name)[:] = 0
 
     def call(self, kernel: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run entry ``kernel`` on integer ``inputs``; its outputs as int64 codes."""
-        q = self.compiled.qmodel.kernels[kernel]
-        for name in q.inputs:
+        if kernel not in self.slots:
+            raise CompileError(f"no kernel named {kernel!r} (kernels: {', '.join(self.slots)})")
+        slots = self.slots[kernel]
+        for name, slot in slots["inputs"].items():
             if name not in inputs:
                 raise CompileError(f"kernel {kernel}: missing input {name!r}")
-            self._view(kernel, name)[:] = np.asarray(inputs[name]).reshape(q.tensor(name).shape)
-        result = functional.run(
-            self.compiled.program, self.compiled.config, entry=kernel, machine=self.machine
-        )
+            self._view(kernel, name)[:] = np.asarray(inputs[name]).reshape(slot.shape)
+        result = functional.run(self.program, self.config, entry=kernel, machine=self.machine)
         if not result.halted:
             raise CompileError(f"kernel {kernel}: {result.trap}")
         self.stats.append(result.stats)
-        return {name: self._view(kernel, name).astype(np.int64) for name in q.outputs}
+        return {name: self._view(kernel, name).astype(np.int64) for name in slots["outputs"]}
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """The encoder over an utterance from zero state (as
         :func:`edgenpu.compiler.quant.reference.encode`, on the simulator)."""
-        kernel = self.compiled.qmodel.kernels["encoder_chunk"]
-        (name,) = kernel.inputs
-        x = kernel.tensor(name)
-        out = kernel.outputs[0]
-        factor = x.shape[0] // kernel.tensor(out).shape[0]
-        codes = quantize_activation(features, x.scale)
+        ((name, slot),) = self.slots["encoder_chunk"]["inputs"].items()
+        out = next(iter(self.slots["encoder_chunk"]["outputs"]))
+        codes = quantize_activation(features, slot.scale)
         self.reset()
         frames = []
-        for start in range(0, len(codes), x.shape[0]):
-            chunk = np.zeros(x.shape, np.int64)
-            part = codes[start : start + x.shape[0]]
+        for start in range(0, len(codes), slot.shape[0]):
+            chunk = np.zeros(slot.shape, np.int64)
+            part = codes[start : start + slot.shape[0]]
             chunk[: len(part)] = part
             frames.append(self.call("encoder_chunk", {name: chunk})[out])
-        valid = -(-len(codes) // factor)
+        valid = -(-len(codes) // self.manifest["time_reduction"])
         return np.concatenate(frames)[:valid]
+
+    def greedy_decode(self, features: np.ndarray, max_symbols_per_frame: int = 5) -> list[int]:
+        """Token ids by greedy RNN-T search through the three kernels (the search of
+        :func:`edgenpu.compiler.quant.reference.greedy_decode`). The predictor's inputs are
+        ``token_onehot`` and its state, which comes back as outputs named ``<state>_out``;
+        the joint's inputs are the encoder frame and the prediction, in that order."""
+        predictor = self.slots["predictor_step"]
+        token_name, *state_names = predictor["inputs"]
+        vocabulary = predictor["inputs"][token_name].shape[1]
+        state = {n: np.zeros(predictor["inputs"][n].shape, np.int64) for n in state_names}
+        prediction_name = next(iter(predictor["outputs"]))
+        frame_input, prediction_input = self.slots["joint"]["inputs"]
+        logits_name = next(iter(self.slots["joint"]["outputs"]))
+
+        def step(token: int) -> np.ndarray:
+            onehot = np.zeros((1, vocabulary), np.int64)
+            onehot[0, token] = 1
+            out = self.call("predictor_step", {token_name: onehot, **state})
+            state.update({n: out[f"{n}_out"] for n in state_names})
+            return out[prediction_name]
+
+        prediction = step(0)
+        tokens: list[int] = []
+        for frame in self.encode(features):
+            for _ in range(max_symbols_per_frame):
+                logits = self.call(
+                    "joint", {frame_input: frame[None], prediction_input: prediction}
+                )
+                token = int(np.argmax(logits[logits_name][0]))
+                if token == 0:
+                    break
+                tokens.append(token)
+                prediction = step(token)
+        return tokens
+
+    def transcribe(self, audio: np.ndarray, sample_rate: int) -> str:
+        """The transcript of mono ``audio``: the manifest's front end, then greedy search."""
+        if self.manifest.get("frontend") is None:
+            raise CompileError(
+                "the compiled model has no front end (an ONNX export): give features"
+            )
+        frontend = FrontEndConfig.from_dict(self.manifest["frontend"])
+        return ids_to_text(self.greedy_decode(features(audio, sample_rate, frontend)))
 
 
 def with_inputs(compiled: CompiledModel, kernel: str, inputs: Mapping[str, np.ndarray]) -> Program:

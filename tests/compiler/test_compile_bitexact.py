@@ -18,7 +18,7 @@ from .conftest import SMALL_MODELS, bundled_model, random_inputs, small_model
 
 
 def _check_all_kernels(compiled, rng, frames: int) -> None:
-    sim = SimulatedModel(compiled)
+    sim = SimulatedModel.from_compiled(compiled)
     q = compiled.qmodel
     width = q.kernels["encoder_chunk"].tensor(q.kernels["encoder_chunk"].inputs[0]).shape[1]
     features = rng.normal(size=(frames, width))

@@ -83,7 +83,7 @@ def test_layers_count_work_from_the_weights():
 
 def test_kernel_costs_agree_with_the_simulators():
     compiled, report = small()
-    sim = SimulatedModel(compiled)
+    sim = SimulatedModel.from_compiled(compiled)
     rng = np.random.default_rng(3)
     for cost in report.kernels:
         q = compiled.qmodel.kernels[cost.name]

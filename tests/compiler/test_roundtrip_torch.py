@@ -47,7 +47,7 @@ def exported(tmp_path_factory):
 def test_torch_to_onnx_to_program_round_trip(exported):
     model, ir = exported
     compiled = compile_model(ir, load_config("tiny"))
-    sim = SimulatedModel(compiled)
+    sim = SimulatedModel.from_compiled(compiled)
     q = compiled.qmodel
     rng = np.random.default_rng(1)
     features = rng.normal(size=(23, 6)).astype(np.float32)

@@ -29,7 +29,7 @@ def test_compiled_kernels_are_race_free(schedule, rng):
     from edgenpu.compiler.spec import CompileSpec
 
     compiled = compile_model(small_model("three_layers"), TINY, CompileSpec(schedule=schedule))
-    sim = SimulatedModel(compiled)
+    sim = SimulatedModel.from_compiled(compiled)
     for name, kernel in compiled.qmodel.kernels.items():
         inputs = random_inputs(kernel, rng)
         for tensor, codes in inputs.items():

@@ -88,7 +88,7 @@ def test_an_image_with_inputs_runs_as_the_host_calls(model):
     for kernel in KERNELS:
         q = target.qmodel.kernels[kernel]
         inputs = host_inputs(q, np.random.default_rng(SEED))
-        want = SimulatedModel(target).call(kernel, inputs)
+        want = SimulatedModel.from_compiled(target).call(kernel, inputs)
         program = with_inputs(target, kernel, inputs)
         result = functional.run(program, target.config, entry=kernel)
         assert result.halted, f"{kernel}: {result.trap}"
