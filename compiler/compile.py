@@ -22,14 +22,15 @@ from edgenpu.sim import functional
 
 from ..errors import CompileError
 from .ir import Model
+from .joint_split import hoist_joint_projections
 from .lowering.allocate import SramOverflow
 from .lowering.builder import FinishedKernel
 from .lowering.dram import DramImage, Region
-from .lowering.kernels import lower_kernel
+from .lowering.kernels import lower_kernel, recurrent_prefix
 from .lowering.plan import Ambition, plan_kernel
 from .lowering.weights import FormatChoice
 from .quant.calibrate import observe_ranges
-from .quant.qir import QLstm, QModel, QTimeReduce
+from .quant.qir import QModel
 from .quant.quantize import quantize_model
 from .spec import CompileSpec
 
@@ -160,14 +161,14 @@ def _lower(
     choices: list[FormatChoice] = []
     frame_major = spec.schedule == "frame_major"
     for kernel in qmodel.kernels.values():
-        recurrent = all(isinstance(s, QLstm | QTimeReduce) for s in kernel.steps)
-        plan = plan_kernel(kernel, config, ambition, frame_major and recurrent)
+        interleaved = frame_major and bool(recurrent_prefix(kernel))
+        plan = plan_kernel(kernel, config, ambition, interleaved)
         if plan is None:
             raise SramOverflow(f"kernel {kernel.name}: no tiling fits config {config.name}")
         ctx = lower_kernel(
             kernel,
             plan,
-            frame_major and recurrent,
+            interleaved,
             image,
             regions[kernel.name],
             config,
@@ -234,6 +235,8 @@ def compile_model(
             f"none of the spec's formats ({', '.join(f.label for f in spec.formats)}) is "
             f"supported by config {config.name}"
         )
+    if spec.hoist_joint:
+        model = hoist_joint_projections(model)
     ranges = observe_ranges(model, calibration) if len(calibration) else {}
     failure = None
     encodings: dict = {}

@@ -10,6 +10,7 @@ Example::
     formats: [dense, bitmask] # the formats the compiler may pick from (default: all the
                               # config's decompressor supports)
     input_range: 8.0          # |feature| the encoder input's int8 scale must cover
+    hoist_joint: true         # project frames in the encoder, predictions in the predictor
 
 Every field is optional; an unknown key, a bad value or an unknown layer is one line
 naming the file and the key.
@@ -57,6 +58,10 @@ class CompileSpec:
     input_range : float
         The largest |feature| the encoder's int8 input scale covers (features are
         normalized, so 8 standard deviations by default).
+    hoist_joint : bool
+        Move the joint's input projections into the encoder and predictor kernels
+        (:mod:`edgenpu.compiler.joint_split`), so that a joint call runs only the add, the
+        activation and the output layer.
     """
 
     chunk_frames: int | None = None
@@ -64,6 +69,7 @@ class CompileSpec:
     precision: Mapping[str, str] = dataclasses.field(default_factory=dict)
     formats: tuple[WeightFormat, ...] | None = None
     input_range: float = 8.0
+    hoist_joint: bool = True
 
     #: The largest chunk picked automatically (about 1 s of audio at 30 ms frames).
     max_auto_chunk = 32
@@ -97,6 +103,8 @@ class CompileSpec:
             if not formats:
                 raise CompileError("formats: needs at least one format")
             object.__setattr__(self, "formats", formats)
+        if not isinstance(self.hoist_joint, bool):
+            raise CompileError(f"hoist_joint must be true or false, not {self.hoist_joint!r}")
         if not (isinstance(self.input_range, int | float) and self.input_range > 0):
             raise CompileError(f"input_range must be a positive number, not {self.input_range!r}")
 

@@ -21,7 +21,7 @@ from .dram import DramImage, Region
 from .lstm import LstmLowering
 from .plan import KernelPlan
 
-__all__ = ["lower_kernel"]
+__all__ = ["lower_kernel", "recurrent_prefix"]
 
 
 def lower_kernel(
@@ -56,21 +56,23 @@ def lower_kernel(
         for s in kernel.steps
         if isinstance(s, QLstm)
     }
-    if frame_major and layers:
-        _frame_major(ctx, [s for s in kernel.steps if isinstance(s, QLstm)], layers)
-    else:
-        for step in kernel.steps:
-            b.tag = step.name
-            if isinstance(step, QLstm):
-                _layer_major(ctx, step, layers[step.name])
-            elif isinstance(step, QLinear):
-                lower_linear(ctx, step, plan.linear_rows[step.name])
-            elif isinstance(step, QAdd):
-                lower_add(ctx, step)
-            elif isinstance(step, QLut):
-                lower_lut(ctx, step)
-            elif isinstance(step, QRelu):
-                lower_relu(ctx, step)
+    rest = kernel.steps
+    if frame_major:
+        recurrent = recurrent_prefix(kernel)
+        _frame_major(ctx, [s for s in recurrent if isinstance(s, QLstm)], layers)
+        rest = kernel.steps[len(recurrent) :]
+    for step in rest:
+        b.tag = step.name
+        if isinstance(step, QLstm):
+            _layer_major(ctx, step, layers[step.name])
+        elif isinstance(step, QLinear):
+            lower_linear(ctx, step, plan.linear_rows[step.name])
+        elif isinstance(step, QAdd):
+            lower_add(ctx, step)
+        elif isinstance(step, QLut):
+            lower_lut(ctx, step)
+        elif isinstance(step, QRelu):
+            lower_relu(ctx, step)
     b.tag = ""
     for name in kernel.outputs:
         if name not in lstm_state:
@@ -82,6 +84,19 @@ def lower_kernel(
                 note=f"output {name}",
             )
     return ctx
+
+
+def recurrent_prefix(kernel: QKernel) -> tuple:
+    """The kernel's leading LSTM and time-reduction steps: what a frame-major schedule
+    interleaves frame by frame (the steps after them run once the chunk is done). Empty
+    unless the prefix holds an LSTM of more than one row."""
+    prefix = []
+    for step in kernel.steps:
+        if not isinstance(step, QLstm | QTimeReduce):
+            break
+        prefix.append(step)
+    chunked = any(isinstance(s, QLstm) and kernel.tensor(s.x).shape[0] > 1 for s in prefix)
+    return tuple(prefix) if chunked else ()
 
 
 def _row(ctx: KernelContext, name: str, row: int):

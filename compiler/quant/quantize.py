@@ -24,6 +24,7 @@ from edgenpu.fixedpoint import quantize_multipliers
 from ...asr_workloads.weight_quant import QUANTIZED, channel_scales, codes
 from ...errors import CompileError
 from ..ir import Constant, Graph, Model, Node
+from ..joint_split import hoist_joint_projections
 from ..printer import format_node
 from ..shapes import SymDim
 from ..spec import CompileSpec
@@ -122,9 +123,13 @@ def _bias_codes(bias: np.ndarray, acc_scales: np.ndarray, where: str) -> np.ndar
 class _GraphQuantizer:
     """Quantizes one graph: formats first (they may be revised by later nodes), then steps."""
 
-    def __init__(self, graph: Graph, spec: CompileSpec, rows: Mapping[str, int], inputs, observed):
+    def __init__(
+        self, graph: Graph, spec: CompileSpec, rows: Mapping[str, int], inputs, observed, forced
+    ):
         self.graph, self.spec, self.rows = graph, spec, dict(rows)
         self.observed = observed  # value name -> calibrated max |value| (may be empty)
+        self.forced = forced  # linear output name -> the fraction another kernel needs
+        self.given = set(inputs)  # formats fixed by the caller (other kernels' outputs)
         self.types = graph.types()
         self.formats: dict[str, _Format] = dict(inputs)
         self.alias: dict[str, str] = {}
@@ -189,7 +194,7 @@ class _GraphQuantizer:
         if uses <= _NEEDS_INT8 and out not in self.graph.outputs and uses:
             self.formats[out] = _Format(8, bound / 127, bound)
         elif uses <= _TAKES_INT16:
-            frac = fraction_for_bound(bound, 16, lo=-8, hi=24)
+            frac = self.forced.get(out, fraction_for_bound(bound, 16, lo=-8, hi=24))
             self.formats[out] = _Format.fraction(16, frac, bound)
         else:
             raise CompileError(
@@ -201,13 +206,23 @@ class _GraphQuantizer:
     def _format_add(self, node: Node) -> None:
         a, b = (self.real(name) for name in node.inputs)
         fa, fb = self.formats[a], self.formats[b]
+        bound = self.calibrated(node.outputs[0].name, fa.bound + fb.bound)
+        if (
+            fa.bits == fb.bits == 16
+            and fa.scale == fb.scale
+            and a in self.given
+            and b in self.given
+        ):
+            # Inputs made by other kernels (hoisted joint projections), already on one scale
+            # that holds their sum.
+            self.formats[node.outputs[0].name] = _Format(16, fa.scale, bound)
+            return
         for name, f in ((a, fa), (b, fb)):
             producer = self.graph.producer(name)
             if f.bits != 16 or producer is None or producer.op != "linear":
                 raise CompileError(
                     f"{self.where(node)}: add takes the outputs of linear layers, not {name!r}"
                 )
-        bound = self.calibrated(node.outputs[0].name, fa.bound + fb.bound)
         frac = min(fa.frac, fb.frac, fraction_for_bound(bound, 16, lo=-8, hi=24))
         self.formats[a] = _Format.fraction(16, frac, fa.bound)
         self.formats[b] = _Format.fraction(16, frac, fb.bound)
@@ -407,11 +422,12 @@ def _quantize_graph(
     rows: Mapping[str, int],
     given: Mapping[str, _Format],
     ranges: Mapping[str, float],
+    forced: Mapping[str, int] | None = None,
 ) -> tuple[QKernel, _GraphQuantizer]:
     prefix = f"{graph.name}/"
     observed = {k[len(prefix) :]: v for k, v in ranges.items() if k.startswith(prefix)}
     formats = _input_formats(graph, {**_state_formats(graph), **given}, spec, observed)
-    q = _GraphQuantizer(graph, spec, rows, formats, observed)
+    q = _GraphQuantizer(graph, spec, rows, formats, observed, dict(forced or {}))
     q.decide_formats()
     steps, tensors = q.steps()
     inputs = []
@@ -448,19 +464,31 @@ def quantize_model(
     ranges = ranges or {}
     for name in ("encoder", "predictor", "joint"):
         model[name]  # noqa: B018 -- names the missing graph
+    if spec.hoist_joint:
+        model = hoist_joint_projections(model)
     spec.check_layers([c for g in model.graphs.values() for c in g.constants])
-    encoder_graph = model["encoder"]
-    time = [d.name for v in encoder_graph.inputs for d in v.type.shape if isinstance(d, SymDim)]
-    encoder, eq = _quantize_graph(
-        encoder_graph, spec, dict.fromkeys(time, chunk_frames), {}, ranges
-    )
-    predictor, pq = _quantize_graph(model["predictor"], spec, {}, {}, ranges)
     joint_graph = model["joint"]
     if len(joint_graph.inputs) != 2:
         raise CompileError(
             "graph joint: takes 2 inputs (encoder frame, prediction), "
             f"not {len(joint_graph.inputs)}"
         )
+    encoder_graph = model["encoder"]
+    time = [d.name for v in encoder_graph.inputs for d in v.type.shape if isinstance(d, SymDim)]
+    rows = dict.fromkeys(time, chunk_frames)
+
+    def encoder_and_predictor(forced):
+        encoder = _quantize_graph(encoder_graph, spec, rows, {}, ranges, forced)
+        return encoder, _quantize_graph(model["predictor"], spec, {}, {}, ranges, forced)
+
+    (encoder, eq), (predictor, pq) = encoder_and_predictor({})
+    ef, pf = eq.formats[encoder.outputs[0]], pq.formats[predictor.outputs[0]]
+    if ef.bits == pf.bits == 16 and ef.scale != pf.scale:
+        # Hoisted projections: the joint adds them, so both take the fraction that holds
+        # each of them and their sum.
+        frac = min(ef.frac, pf.frac, fraction_for_bound(ef.bound + pf.bound, 16, lo=-8, hi=24))
+        forced = {encoder.outputs[0]: frac, predictor.outputs[0]: frac}
+        (encoder, eq), (predictor, pq) = encoder_and_predictor(forced)
     frame, prediction = (v.name for v in joint_graph.inputs)
     given = {
         frame: eq.formats[encoder.outputs[0]],

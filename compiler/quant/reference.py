@@ -12,6 +12,7 @@ import numpy as np
 from ...errors import CompileError
 from ..float_reference import run as run_float
 from ..ir import Model
+from ..joint_split import PROJECTED, hoist_joint_projections
 from . import arith
 from .formats import quantize_activation
 from .qir import QAdd, QKernel, QLinear, QLstm, QLut, QModel, QRelu, QTimeReduce
@@ -177,7 +178,11 @@ class Deviation:
 
 
 def deviation(model: Model, qmodel: QModel, features: np.ndarray) -> Deviation:
-    """Compare ``qmodel`` with the float ``model`` it came from on ``features`` ``(T, F)``."""
+    """Compare ``qmodel`` with the float ``model`` it came from on ``features`` ``(T, F)``
+    (the encoder's and predictor's outputs are the joint's projections when ``qmodel``'s
+    kernels have them)."""
+    if qmodel.kernels["joint"].inputs[0] == PROJECTED[0]:
+        model = hoist_joint_projections(model)
     encoder = qmodel.kernels["encoder_chunk"]
     predictor = qmodel.kernels["predictor_step"]
     joint = qmodel.kernels["joint"]

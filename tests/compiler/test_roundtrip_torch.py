@@ -49,18 +49,20 @@ def test_torch_to_onnx_to_program_round_trip(exported):
     compiled = compile_model(ir, load_config("tiny"))
     sim = SimulatedModel.from_compiled(compiled)
     q = compiled.qmodel
+    encoder, predictor, joint = (q.kernels[k] for k in ("encoder_chunk", "predictor_step", "joint"))
     rng = np.random.default_rng(1)
     features = rng.normal(size=(23, 6)).astype(np.float32)
-    frames = sim.encode(features)
-    np.testing.assert_array_equal(frames, reference.encode(q, features))
+    # The encoder kernel ends with the joint's frame projection (hoisted out of the joint).
+    projected = sim.encode(features)
+    np.testing.assert_array_equal(projected, reference.encode(q, features))
     with torch.no_grad():
-        want = model.encode(torch.from_numpy(features)[None], torch.tensor([23])).frames[0].numpy()
-    scale = q.kernels["encoder_chunk"].tensor("frames").scale
-    assert frames.shape == want.shape
-    assert np.abs(frames * scale - want).max() < 0.06
+        frames = model.encode(torch.from_numpy(features)[None], torch.tensor([23])).frames[0]
+        want = model._affine(frames, "joint.encoder").numpy()  # noqa: SLF001
+    scale = encoder.tensor(encoder.outputs[0]).scale
+    assert projected.shape == want.shape
+    assert np.abs(projected * scale - want).max() < 0.1 * np.abs(want).max()
 
     # One predictor step from zero state on token 3, then the joint on every frame.
-    predictor = q.kernels["predictor_step"]
     inputs = {
         name: reference.onehot(3, 9)
         if name.endswith("_onehot")
@@ -73,20 +75,22 @@ def test_torch_to_onnx_to_program_round_trip(exported):
     )
     with torch.no_grad():
         pred_float, _ = model.predict(torch.tensor([[3]]))
-    pred_scale = predictor.tensor("output").scale
-    assert np.abs(pred["output"][0] * pred_scale - pred_float[0, 0].numpy()).max() < 0.05
+        pred_projected = model._affine(pred_float[0, :1], "joint.predictor").numpy()  # noqa: SLF001
+    pred_scale = predictor.tensor(predictor.outputs[0]).scale
+    got = pred[predictor.outputs[0]] * pred_scale
+    assert np.abs(got - pred_projected).max() < 0.1 * np.abs(pred_projected).max()
 
-    joint = q.kernels["joint"]
+    frame_input, prediction_input = joint.inputs
     logits = np.concatenate(
         [
-            sim.call("joint", {"frame": f[None], "prediction": pred["output"]})["logits"]
-            for f in frames
+            sim.call("joint", {frame_input: f[None], prediction_input: pred[predictor.outputs[0]]})[
+                "logits"
+            ]
+            for f in projected
         ]
     )
     with torch.no_grad():
-        logits_float = model.joint_step(
-            torch.from_numpy(want), pred_float[0, :1].repeat(len(want), 1)
-        ).numpy()
+        logits_float = model.joint_step(frames, pred_float[0, :1].repeat(len(frames), 1)).numpy()
     logits_real = logits * joint.tensor("logits").scale
     assert np.abs(logits_real - logits_float).max() < 0.1 * np.abs(logits_float).max()
     assert np.mean(logits_real.argmax(1) == logits_float.argmax(1)) >= 0.9

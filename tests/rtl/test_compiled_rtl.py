@@ -100,14 +100,20 @@ def test_an_image_with_inputs_runs_as_the_host_calls(model):
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"frame": np.zeros((1, 6))}, "kernel joint: missing input 'prediction'"),
         (
-            {"frame": np.zeros((6,)), "prediction": np.zeros((1, 7))},
-            "kernel joint: input 'frame' must be [1, 6], not [6]",
+            {"frame_projection": np.zeros((1, 9))},
+            "kernel joint: missing input 'prediction_projection'",
         ),
         (
-            {"frame": np.zeros((1, 6)), "prediction": np.full((1, 7), 128)},
-            "kernel joint: input 'prediction' holds codes outside -128..127 (int8)",
+            {"frame_projection": np.zeros((9,)), "prediction_projection": np.zeros((1, 9))},
+            "kernel joint: input 'frame_projection' must be [1, 9], not [9]",
+        ),
+        (
+            {
+                "frame_projection": np.zeros((1, 9)),
+                "prediction_projection": np.full((1, 9), 1 << 15),
+            },
+            "kernel joint: input 'prediction_projection' holds codes outside -32768..32767 (int16)",
         ),
     ],
 )
