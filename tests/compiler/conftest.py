@@ -12,6 +12,7 @@ import pytest
 from edgenpu.asr_workloads.bundle import load_bundle
 from edgenpu.compiler.frontends.bundle_frontend import from_bundle
 from edgenpu.compiler.frontends.onnx_frontend import load_onnx
+from edgenpu.compiler.report import plausible_inputs
 
 DATA = Path(__file__).resolve().parent / "data"
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "asr_workloads" / "checkpoints"
@@ -31,20 +32,9 @@ def bundled_model(name: str):
 
 
 def random_inputs(kernel, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Plausible integer inputs for every input of a quantized kernel: a one-hot token,
-    int8 codes over their range, int16 cell states within +-2 (the cell's usual range)."""
-    inputs = {}
-    for name in kernel.inputs:
-        tensor = kernel.tensor(name)
-        if name.endswith("_onehot"):
-            row = np.zeros(tensor.shape, np.int64)
-            row[0, rng.integers(tensor.shape[1])] = 1
-            inputs[name] = row
-        elif tensor.bits == 8:
-            inputs[name] = rng.integers(-127, 128, size=tensor.shape)
-        else:
-            inputs[name] = rng.integers(-4096, 4097, size=tensor.shape)
-    return inputs
+    """Plausible integer codes for every input of a quantized kernel (the report's)."""
+    codes = plausible_inputs(kernel, rng)
+    return {name: codes[name] for name in kernel.inputs}
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ the functional simulator in every memory, take exactly the cycles the performanc
 predicts, and leave in DRAM the outputs (and the encoder's next state) that the quantized
 reference computes.
 
-The inputs are what a host writes: encoder features drawn from a normal distribution and
-quantized at the input's scale (``quantize_activation``), one chunk from zero state; for the
-predictor a one-hot token with random ``h`` and ``c`` codes; for the joint random int8 codes.
+The inputs are what a host writes (:func:`edgenpu.compiler.report.plausible_inputs`):
+encoder features drawn from a normal distribution and quantized at the input's scale, one
+chunk from zero state; for the predictor a one-hot token with random ``h`` and ``c`` codes;
+for the joint random projection codes.
 
 A compiled program is longer than the regression bench's 128 instruction words, so these runs
 get builds of their own (:func:`edgenpu.sim.rtl_run.run_on_rtl`: 16 KiB DRAM, the program's
@@ -30,8 +31,8 @@ from edgenpu.compiler.compile import CompiledModel, compile_model
 from edgenpu.compiler.frontends.onnx_frontend import load_onnx
 from edgenpu.compiler.host import SimulatedModel, with_inputs
 from edgenpu.compiler.quant import reference
-from edgenpu.compiler.quant.formats import quantize_activation
 from edgenpu.compiler.quant.qir import QKernel
+from edgenpu.compiler.report import plausible_inputs
 from edgenpu.config import HardwareConfig, load_config
 from edgenpu.errors import CompileError
 from edgenpu.sim import functional, rtl_run
@@ -46,9 +47,6 @@ CONFIGS: dict[str, HardwareConfig] = {"tiny": load_config("tiny"), "default-mac4
 #: What the regular suite runs: the longest kernel of one model and the predictor of the other.
 REGULAR = {("tiny", "three_layers", "encoder_chunk"), ("tiny", "reduce_first", "predictor_step")}
 SEED = 20261125
-#: The predictor's cell state codes are drawn within +-2.0 at its 2^-11 scale (the range
-#: the cell keeps in use), as the compiler's bit-exactness tests draw them.
-CELL_CODES = 4096
 
 
 @functools.cache
@@ -57,19 +55,9 @@ def compiled(model: str, config: str) -> CompiledModel:
 
 
 def host_inputs(kernel: QKernel, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """The codes a host would write for one call of ``kernel`` (see the module docstring)."""
-    inputs = {}
-    for name in kernel.inputs:
-        tensor = kernel.tensor(name)
-        if kernel.name == "encoder_chunk":
-            inputs[name] = quantize_activation(rng.normal(size=tensor.shape), tensor.scale)
-        elif name.endswith("_onehot"):
-            inputs[name] = reference.onehot(int(rng.integers(tensor.shape[1])), tensor.shape[1])
-        elif tensor.bits == 16:
-            inputs[name] = rng.integers(-CELL_CODES, CELL_CODES + 1, size=tensor.shape)
-        else:
-            inputs[name] = rng.integers(-128, 128, size=tensor.shape)
-    return inputs
+    """The codes a host would write for one call of ``kernel``."""
+    codes = plausible_inputs(kernel, rng)
+    return {name: codes[name] for name in kernel.inputs}
 
 
 def read_tensor(dram: np.ndarray, model: CompiledModel, kernel: str, name: str) -> np.ndarray:
