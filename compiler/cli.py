@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from edgenpu.errors import CompileError, EdgenpuError
 from edgenpu.formats import FormatError
@@ -64,6 +65,36 @@ def load_model(path: str | Path):
             f"{path}: one ONNX file is one part of an RNN-T; give the folder holding {parts}"
         )
     raise CompileError(f"{path}: not a bundle (.yaml) or an ONNX export folder")
+
+
+def calibration_samples(model, paths) -> list[np.ndarray]:
+    """Encoder input features from ``paths``: every array of an ``.npz``, and each WAV file
+    through the model's front end (as a recognizer would compute them)."""
+    from ..asr_workloads.frontend import check_input_rate, features
+    from ..asr_workloads.wav import read_wav
+
+    samples = []
+    for path in paths:
+        if path.suffix == ".npz":
+            try:
+                with np.load(path) as data:
+                    samples += [np.asarray(data[name], np.float32) for name in data.files]
+            except (OSError, ValueError) as error:
+                raise CompileError(f"{path}: not an .npz of feature arrays ({error})") from None
+        elif path.suffix == ".wav":
+            if model.frontend is None:
+                raise CompileError(
+                    f"{path}: the model has no front end (an ONNX export); give features as .npz"
+                )
+            audio, rate = read_wav(path)
+            try:
+                check_input_rate(rate, model.frontend)
+            except ValueError as error:
+                raise CompileError(f"{path}: {error}") from None
+            samples.append(features(audio, rate, model.frontend))
+        else:
+            raise CompileError(f"{path}: calibration takes .wav or .npz files")
+    return samples
 
 
 def _compare(model, compiled, config, spec) -> list[dict]:
@@ -134,6 +165,14 @@ def _print_compare(rows: list[dict]) -> None:
     help="Folder for program.bin, dram.bin, manifest.yaml, listing.s and report.json.",
 )
 @click.option(
+    "--calibration",
+    "calibration_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sample utterances whose activation ranges tighten the formats: WAV files (through "
+    "the model's front end) or .npz files of encoder input features, one (T, F) array each.",
+)
+@click.option(
     "--compare-schedules",
     is_flag=True,
     help="Also compile every schedule and print the encoder's DRAM weight bytes per second "
@@ -145,6 +184,7 @@ def compile_command(
     config_name: str,
     spec_path: Path | None,
     outdir: Path,
+    calibration_paths: tuple[Path, ...],
     compare_schedules: bool,
 ) -> None:
     """Compile MODEL (a bundle .yaml or an ONNX export folder) for a config into OUTDIR,
@@ -161,7 +201,8 @@ def compile_command(
     config = load_config(config_name)
     spec = load_spec(spec_path) if spec_path is not None else CompileSpec()
     model = load_model(model_path)
-    compiled = compile_model(model, config, spec)
+    samples = calibration_samples(model, calibration_paths)
+    compiled = compile_model(model, config, spec, calibration=samples)
     source = str(model_path)
     report = compile_report(compiled, source)
     summary = report_to_dict(report)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import onnx
+import pytest
 import yaml
 from click.testing import CliRunner
 from onnx import TensorProto, helper
@@ -156,3 +157,23 @@ def test_model_too_large_for_dram(tmp_path):
     line = failed(tmp_path, CHECKPOINTS / "int8.yaml", "-c", "tiny")
     assert "int8.yaml: the compiled model needs" in line
     assert "bytes of DRAM but config tiny has 1048576" in line
+
+
+def test_calibration_samples_set_the_input_scale(tmp_path):
+    samples = tmp_path / "features.npz"
+    rng = np.random.default_rng(0)
+    np.savez(samples, a=rng.normal(size=(12, 5)), b=rng.normal(size=(30, 5)))
+    out = tmp_path / "out"
+    result = invoke(DATA / "three_layers", "-c", "tiny", "-o", out, "--calibration", samples)
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load((out / "manifest.yaml").read_text())
+    scale = doc["kernels"]["encoder_chunk"]["inputs"]["features"]["scale"]
+    with np.load(samples) as data:
+        peak = max(np.abs(data[k]).max() for k in data.files)
+    assert scale == pytest.approx(peak * 1.25 / 127, rel=1e-6)
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF")
+    line = one_error_line(
+        invoke(DATA / "three_layers", "-c", "tiny", "-o", out, "--calibration", wav)
+    )
+    assert "has no front end (an ONNX export); give features as .npz" in line
