@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgenpu.asr_workloads.weight_quant import weight_precision
 from edgenpu.config import HardwareConfig
+from edgenpu.formats import ideal_size
 from edgenpu.isa import DType, Program, Symbol, SymbolKind
 from edgenpu.sim import functional
 
@@ -210,6 +212,21 @@ def _lower(
     )
 
 
+def _check_weights_fit(qmodel: QModel, config: HardwareConfig) -> None:
+    """Fail at once when the weights' non-zero values alone exceed the DRAM (no format
+    stores less), before any plan is tried."""
+    floor = sum(
+        ideal_size(w.codes, weight_precision(w.precision))
+        for kernel in qmodel.kernels.values()
+        for w in kernel.weights()
+    )
+    if floor > config.dram.bytes:
+        raise CompileError(
+            f"{qmodel.source or 'model'}: the weights need at least {int(floor)} bytes of DRAM "
+            f"(their non-zero values alone) but config {config.name} has {config.dram.bytes}"
+        )
+
+
 def compile_model(
     model: Model,
     config: HardwareConfig,
@@ -242,6 +259,7 @@ def compile_model(
     encodings: dict = {}
     for chunk in _chunk_candidates(spec, encoder_reduction(model)):
         qmodel = quantize_model(model, spec, chunk, ranges)
+        _check_weights_fit(qmodel, config)
         for ambition in AMBITIONS:
             try:
                 return _lower(qmodel, config, spec, formats, ambition, encodings)

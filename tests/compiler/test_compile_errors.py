@@ -16,10 +16,22 @@ def test_a_model_too_large_for_dram_names_the_bytes():
     # The int8 edge model's weights alone (1.9 MB) exceed the tiny config's 1 MiB of DRAM.
     with pytest.raises(
         CompileError,
-        match=r"int8.yaml: the compiled model needs \d+ bytes of DRAM "
-        r"but config tiny has 1048576 \(weights \d+",
+        match=r"int8.yaml: the weights need at least \d+ bytes of DRAM \(their non-zero "
+        r"values alone\) but config tiny has 1048576",
     ):
         compile_model(bundled_model("int8"), load_config("tiny"))
+
+
+def test_an_image_too_large_for_dram_names_the_bytes_by_kind():
+    # The non-zero int4 weights alone (~0.48 MB) fit 512 KiB; with their formats' metadata,
+    # the constants and the buffers they do not.
+    small = override(load_config("default"), {"name": "small-dram", "dram.bytes": 1 << 19})
+    with pytest.raises(
+        CompileError,
+        match=r"int4_sparse.yaml: the compiled model needs \d+ bytes of DRAM but config "
+        r"small-dram has 524288 \(weights \d+, constants \d+",
+    ):
+        compile_model(bundled_model("int4_sparse"), small)
 
 
 def test_srams_too_small_for_any_plan_name_the_kernel_and_buffers():
