@@ -63,7 +63,6 @@ class KernelContext:
     choices: list[FormatChoice] = field(default_factory=list)
     tensors: dict[str, Buffer] = field(default_factory=dict)
     _tables: dict[str, Buffer] = field(default_factory=dict)
-    _table_regions: dict[str, Region] = field(default_factory=dict)
     slot_bytes: int = 0
     encodings: dict = field(default_factory=dict)  # place_weights' cache
     slots: WeightSlots | None = None
@@ -78,10 +77,9 @@ class KernelContext:
     def table(self, function: LutFunction) -> Ref:
         """A ``vlut`` table operand: the LUT buffer holding ``function``, loaded once."""
         if function.name not in self._tables:
-            region = self._table_regions.get(function.name) or self.image.place(
+            region = self.image.place_once(
                 f"lut.{function.name}", "lut", function.table().tobytes()
             )
-            self._table_regions[function.name] = region
             buf = self.builder.buffer(
                 f"lut.{function.name}", Space.LUT, LUT_ENTRIES, align=LUT_ENTRIES, pinned=True
             )

@@ -45,6 +45,7 @@ class DramImage:
     contents: dict[int, bytes] = field(default_factory=dict)
     cursor: int = 0
     reach: int = 0  # one past the furthest byte a weight load may read
+    shared: dict[str, Region] = field(default_factory=dict)
 
     def _align(self) -> int:
         beat = self.config.dram.bandwidth_bytes_per_cycle
@@ -67,6 +68,12 @@ class DramImage:
             self.contents[region.addr] = bytes(data)
         self.reach = max(self.reach, region.addr + max(worst_case, len(data)))
         return region
+
+    def place_once(self, name: str, kind: str, data: bytes) -> Region:
+        """``data`` as a region shared by every kernel that asks for ``name`` (a table)."""
+        if name not in self.shared:
+            self.shared[name] = self.place(name, kind, data)
+        return self.shared[name]
 
     @property
     def size(self) -> int:
