@@ -22,7 +22,7 @@ from .ir import Graph
 from .printer import format_node
 from .shapes import SymDim, TensorType
 
-__all__ = ["KERNELS", "run"]
+__all__ = ["KERNELS", "encode", "run"]
 
 _NUMPY = {"f32": np.float32, "i64": np.int64, "i32": np.int32, "i8": np.int8, "bool": np.bool_}
 
@@ -140,3 +140,22 @@ def run(
             _check(f"graph {graph.name}: {value.name!r}", result, value.type, bindings)
             env[value.name] = result
     return env if every_value else {name: env[name] for name in graph.outputs}
+
+
+def encode(model, features: np.ndarray) -> np.ndarray:
+    """The encoder's output frames for ``features`` ``(T, F)``; for a branching encoder the
+    frames whose gate logit is >= 0 (sigmoid >= 1/2) come from the expensive branch, run
+    over just those frames."""
+    encoder = model["encoder"]
+    out = run(encoder, {encoder.inputs[0].name: np.asarray(features, np.float32)})
+    frames = out[encoder.outputs[0]]
+    if "encoder_expensive" not in model.graphs:
+        return frames
+    stem, gate = out[encoder.outputs[1]], out[encoder.outputs[2]]
+    chosen = gate[:, 0] >= 0
+    expensive = model["encoder_expensive"]
+    frames = frames.copy()
+    if chosen.any():
+        result = run(expensive, {expensive.inputs[0].name: stem[chosen]})
+        frames[chosen] = result[expensive.outputs[0]]
+    return frames

@@ -23,6 +23,7 @@ from ..errors import CompileError
 from .compile import CompiledModel
 from .manifest import FORMAT, VERSION, manifest
 from .quant.formats import quantize_activation
+from .quant.reference import choose_branches
 
 __all__ = ["SimulatedModel", "with_inputs"]
 
@@ -121,18 +122,28 @@ class SimulatedModel:
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """The encoder over an utterance from zero state (as
-        :func:`edgenpu.compiler.quant.reference.encode`, on the simulator)."""
+        :func:`edgenpu.compiler.quant.reference.encode`, on the simulator): a branching
+        encoder's chosen frames come from ``encoder_expensive``, one call each."""
         ((name, slot),) = self.slots["encoder_chunk"]["inputs"].items()
-        out = next(iter(self.slots["encoder_chunk"]["outputs"]))
+        outputs = list(self.slots["encoder_chunk"]["outputs"])
         codes = quantize_activation(features, slot.scale)
+        valid = -(-len(codes) // self.manifest["time_reduction"])
         self.reset()
+
+        def run_expensive(stem_row: np.ndarray) -> np.ndarray:
+            slots = self.slots["encoder_expensive"]
+            ((stem_name,),) = (list(slots["inputs"]),)
+            result = self.call("encoder_expensive", {stem_name: stem_row})
+            return result[next(iter(slots["outputs"]))][0]
+
         frames = []
         for start in range(0, len(codes), slot.shape[0]):
             chunk = np.zeros(slot.shape, np.int64)
             part = codes[start : start + slot.shape[0]]
             chunk[: len(part)] = part
-            frames.append(self.call("encoder_chunk", {name: chunk})[out])
-        valid = -(-len(codes) // self.manifest["time_reduction"])
+            result = self.call("encoder_chunk", {name: chunk})
+            rows = min(len(result[outputs[0]]), valid - sum(map(len, frames)))
+            frames.append(choose_branches(outputs, result, rows, run_expensive))
         return np.concatenate(frames)[:valid]
 
     def greedy_decode(self, features: np.ndarray, max_symbols_per_frame: int = 5) -> list[int]:

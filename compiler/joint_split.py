@@ -91,4 +91,8 @@ def hoist_joint_projections(model: Model) -> Model:
     _replay(builder, joint, {e_index, p_index}, rename)
     joint = builder.build([rename.get(n, n) for n in joint.outputs])
     graphs = {**model.graphs, "encoder": encoder, "predictor": predictor, "joint": joint}
+    if "encoder_expensive" in model.graphs:  # a branching encoder's frames come from both
+        graphs["encoder_expensive"] = _with_projection(
+            model["encoder_expensive"], model["joint"], e_node, 0, PROJECTED[0]
+        )
     return verify_model(dataclasses.replace(model, graphs=graphs))

@@ -68,6 +68,13 @@ def _kernel(compiled: CompiledModel, name: str) -> dict:
     out = {"entry": k.entry, "instructions": k.length}
     for field in ("inputs", "outputs", "state"):
         out[field] = {n: _tensor(compiled, name, n) for n in getattr(q, field)}
+    if name == "encoder_expensive":
+        out["note"] = (
+            "a branching encoder's expensive branch: after each encoder_chunk call, for every "
+            "valid row whose gate code (encoder_chunk's third output) is >= 0, call this with "
+            "that row of stem and use its output as that row's frame instead; its state "
+            "persists between calls"
+        )
     if name == "predictor_step" and q.state == ():
         out["note"] = (
             "the host keeps the predictor's state: feed each h*_out/c*_out back as h*/c* "

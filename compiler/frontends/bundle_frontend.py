@@ -46,14 +46,40 @@ def _lstm(
 
 
 def _encoder(bundle: Bundle) -> Graph:
+    """The encoder over a chunk of frames. A branching encoder's graph is its stem and cheap
+    branch, with two more outputs: the stem's frames and the gate's logit per frame (the
+    expensive branch runs, in its own graph, on the frames whose logit is >= 0)."""
     config = bundle.config
+    branching = config.branching
+    stem = len(config.encoder.hidden) if branching is None else branching.stem_layers
     builder = GraphBuilder("encoder")
     x = builder.input("features", TensorType("f32", (SymDim("T"), config.input_dim)))
-    for layer, reduce in enumerate(config.encoder.reduce):
+    for layer in range(stem):
+        reduce = config.encoder.reduce[layer]
         if reduce > 1:
             (x,) = builder.add(
                 "time_reduce", [x], {"factor": reduce}, name=f"encoder.{layer}.reduce"
             )
+        x, _, _ = _lstm(builder, bundle, f"encoder.{layer}", x)
+    if branching is None:
+        return builder.build([x], {x: "frames"})
+    stem_frames, cheap = x, x
+    for layer in range(len(branching.cheap_hidden)):
+        cheap, _, _ = _lstm(builder, bundle, f"cheap.{layer}", cheap)
+    weight, bias = (_constant(builder, bundle, f"gate.{part}") for part in ("weight", "bias"))
+    (gate,) = builder.add("linear", [stem_frames, weight, bias], name="gate")
+    return builder.build([cheap, stem_frames, gate], {cheap: "frames", stem_frames: "stem"})
+
+
+def _encoder_expensive(bundle: Bundle) -> Graph:
+    """A branching encoder's expensive branch over the stem frames the gate chose (``E`` of
+    them): a plain LSTM stack over that subsequence, its state held on the skipped frames."""
+    config = bundle.config
+    stem = config.branching.stem_layers
+    builder = GraphBuilder("encoder_expensive")
+    width = config.encoder.hidden[stem - 1]
+    x = builder.input("stem", TensorType("f32", (SymDim("E"), width)))
+    for layer in range(stem, len(config.encoder.hidden)):
         x, _, _ = _lstm(builder, bundle, f"encoder.{layer}", x)
     return builder.build([x], {x: "frames"})
 
@@ -98,22 +124,19 @@ def _joint(bundle: Bundle) -> Graph:
 
 
 def from_bundle(bundle: Bundle, source: str = "bundle") -> Model:
-    """The IR of ``bundle``: ``encoder``, ``predictor`` and ``joint`` graphs and its front end;
-    ``source`` (the bundle's file) names it in messages.
+    """The IR of ``bundle``: ``encoder``, ``predictor`` and ``joint`` graphs (and, for a
+    branching encoder, ``encoder_expensive``) and its front end; ``source`` (the bundle's
+    file) names it in messages.
 
     Raises
     ------
     CompileError
-        For a branching encoder (its per-frame gate is not in the IR yet), or a bundle that
-        is not a :class:`Bundle`.
+        For a bundle that is not a :class:`Bundle`.
     """
     if not isinstance(bundle, Bundle):
         raise CompileError(f"from_bundle needs a Bundle, not {type(bundle).__name__}")
-    if bundle.config.branching is not None:
-        raise CompileError(
-            f"{source}: a branching encoder is not supported by the compiler yet (the IR has no "
-            "per-frame gated LSTM); compile a model without 'branching'"
-        )
     graphs = {"encoder": _encoder(bundle), "predictor": _predictor(bundle), "joint": _joint(bundle)}
+    if bundle.config.branching is not None:
+        graphs["encoder_expensive"] = _encoder_expensive(bundle)
     model = Model(graphs, bundle.frontend, source=source, metadata=bundle.metadata)
     return verify_model(model)

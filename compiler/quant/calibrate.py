@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ...errors import CompileError
-from ..float_reference import run
+from ..float_reference import encode, run
 from ..ir import Model
 
 __all__ = ["HEADROOM", "observe_ranges"]
@@ -37,13 +37,14 @@ def _utterance(model: Model, features: np.ndarray, ranges: dict[str, float]) -> 
     encoder, predictor, joint = model["encoder"], model["predictor"], model["joint"]
     values = run(encoder, {encoder.inputs[0].name: features}, every_value=True)
     _note(ranges, "encoder", values)
+    frames = encode(model, features)  # a branching encoder's chosen frames replaced
     token_name = predictor.inputs[0].name
     state = {
         v.name: np.zeros([d if isinstance(d, int) else 1 for d in v.type.shape], np.float32)
         for v in predictor.inputs[1:]
     }
     frame_name, prediction_name = (v.name for v in joint.inputs)
-    token, frames = 0, iter(values[encoder.outputs[0]])
+    token, frames = 0, iter(frames)
     frame, emitted = None, 0
     while True:
         out = run(predictor, {token_name: np.array([token]), **state}, every_value=True)

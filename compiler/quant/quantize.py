@@ -48,7 +48,12 @@ from .qir import (
 __all__ = ["KERNEL_NAMES", "quantize_model", "quantize_weights"]
 
 #: Entry point of each graph of an RNN-T.
-KERNEL_NAMES = {"encoder": "encoder_chunk", "predictor": "predictor_step", "joint": "joint"}
+KERNEL_NAMES = {
+    "encoder": "encoder_chunk",
+    "encoder_expensive": "encoder_expensive",
+    "predictor": "predictor_step",
+    "joint": "joint",
+}
 _LUTS = {"sigmoid": SIGMOID, "tanh": TANH}
 _NEEDS_INT8 = {"linear", "lstm", "time_reduce"}
 _TAKES_INT16 = {"add", "tanh", "sigmoid", "relu"}
@@ -477,18 +482,32 @@ def quantize_model(
     time = [d.name for v in encoder_graph.inputs for d in v.type.shape if isinstance(d, SymDim)]
     rows = dict.fromkeys(time, chunk_frames)
 
-    def encoder_and_predictor(forced):
-        encoder = _quantize_graph(encoder_graph, spec, rows, {}, ranges, forced)
-        return encoder, _quantize_graph(model["predictor"], spec, {}, {}, ranges, forced)
+    expensive_graph = model.graphs.get("encoder_expensive")
 
-    (encoder, eq), (predictor, pq) = encoder_and_predictor({})
-    ef, pf = eq.formats[encoder.outputs[0]], pq.formats[predictor.outputs[0]]
-    if ef.bits == pf.bits == 16 and ef.scale != pf.scale:
-        # Hoisted projections: the joint adds them, so both take the fraction that holds
+    def encoders_and_predictor(forced):
+        encoder = _quantize_graph(encoder_graph, spec, rows, {}, ranges, forced)
+        expensive = None
+        if expensive_graph is not None:
+            # A branching encoder's expensive branch: one stem frame a call, in the stem's
+            # format.
+            stem = {expensive_graph.inputs[0].name: encoder[1].formats[encoder[0].outputs[1]]}
+            expensive = _quantize_graph(expensive_graph, spec, {"E": 1}, stem, ranges, forced)
+        return encoder, expensive, _quantize_graph(model["predictor"], spec, {}, {}, ranges, forced)
+
+    def output_format(made):
+        kernel, quantizer = made
+        return quantizer.formats[kernel.outputs[0]]
+
+    (encoder, eq), expensive, (predictor, pq) = encoders_and_predictor({})
+    frames = [output_format((encoder, eq))] + ([output_format(expensive)] if expensive else [])
+    pf = output_format((predictor, pq))
+    if all(f.bits == 16 for f in (*frames, pf)) and len({f.scale for f in (*frames, pf)}) > 1:
+        # Hoisted projections: the joint adds them, so all take the fraction that holds
         # each of them and their sum.
-        frac = min(ef.frac, pf.frac, fraction_for_bound(ef.bound + pf.bound, 16, lo=-8, hi=24))
+        bound = max(f.bound for f in frames) + pf.bound
+        frac = min(*(f.frac for f in (*frames, pf)), fraction_for_bound(bound, 16, lo=-8, hi=24))
         forced = {encoder.outputs[0]: frac, predictor.outputs[0]: frac}
-        (encoder, eq), (predictor, pq) = encoder_and_predictor(forced)
+        (encoder, eq), expensive, (predictor, pq) = encoders_and_predictor(forced)
     frame, prediction = (v.name for v in joint_graph.inputs)
     given = {
         frame: eq.formats[encoder.outputs[0]],
@@ -496,5 +515,6 @@ def quantize_model(
     }
     symbols = {d.name for v in joint_graph.inputs for d in v.type.shape if isinstance(d, SymDim)}
     joint, _ = _quantize_graph(joint_graph, spec, dict.fromkeys(symbols, 1), given, ranges)
-    kernels = {k.name: k for k in (encoder, predictor, joint)}
+    made = (encoder, expensive[0] if expensive else None, predictor, joint)
+    kernels = {k.name: k for k in made if k is not None}
     return QModel(kernels, chunk_frames, model.frontend, model.source)

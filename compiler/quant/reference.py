@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import CompileError
+from ..float_reference import encode as encode_float
 from ..float_reference import run as run_float
 from ..ir import Model
 from ..joint_split import PROJECTED, hoist_joint_projections
@@ -20,6 +21,7 @@ from .qir import QAdd, QKernel, QLinear, QLstm, QLut, QModel, QRelu, QTimeReduce
 __all__ = [
     "Deviation",
     "deviation",
+    "choose_branches",
     "encode",
     "greedy_decode",
     "initial_state",
@@ -101,22 +103,44 @@ def _run_step(step, kernel: QKernel, env: dict[str, np.ndarray]) -> None:
 def encode(qmodel: QModel, features: np.ndarray) -> np.ndarray:
     """The encoder over a whole utterance, chunk by chunk as the host calls it: float
     features ``(T, F)`` -> int8 frame codes. The last chunk is zero-padded and the frames
-    computed from padding dropped."""
+    computed from padding dropped. A branching encoder's frames whose gate code is >= 0 are
+    replaced by the expensive branch's, run one frame a call (:func:`choose_branches`)."""
     kernel = qmodel.kernels["encoder_chunk"]
     (name,) = kernel.inputs
     x = kernel.tensor(name)
     codes = quantize_activation(features, x.scale)
     out = kernel.tensor(kernel.outputs[0])
     factor = x.shape[0] // out.shape[0]
+    valid = -(-len(codes) // factor)
     state = initial_state(kernel)
+    expensive = qmodel.kernels.get("encoder_expensive")
+    expensive_state = initial_state(expensive) if expensive is not None else {}
+
+    def run_expensive(stem_row: np.ndarray) -> np.ndarray:
+        result = run_kernel(expensive, {expensive.inputs[0]: stem_row}, expensive_state)
+        return result[expensive.outputs[0]][0]
+
     frames = []
     for start in range(0, len(codes), x.shape[0]):
         chunk = np.zeros(x.shape, np.int64)
         part = codes[start : start + x.shape[0]]
         chunk[: len(part)] = part
-        frames.append(run_kernel(kernel, {name: chunk}, state)[out.name])
-    valid = -(-len(codes) // factor)
+        result = run_kernel(kernel, {name: chunk}, state)
+        rows = min(out.shape[0], valid - sum(map(len, frames)))
+        frames.append(choose_branches(kernel.outputs, result, rows, run_expensive))
     return np.concatenate(frames)[:valid] if frames else np.zeros((0, out.shape[1]), np.int64)
+
+
+def choose_branches(outputs, result: Mapping[str, np.ndarray], rows: int, run_expensive):
+    """One encoder chunk's frames as the host assembles them: the first ``rows`` frames (the
+    valid ones), each replaced by ``run_expensive(stem row)`` where a branching encoder's
+    gate code (its third output) is >= 0; a plain encoder's frames as they are."""
+    frames = np.array(result[outputs[0]][:rows])
+    if len(outputs) == 3:
+        stem, gate = result[outputs[1]], result[outputs[2]]
+        for t in np.flatnonzero(gate[:rows, 0] >= 0):
+            frames[t] = run_expensive(stem[t : t + 1])
+    return frames
 
 
 def greedy_decode(
@@ -186,8 +210,7 @@ def deviation(model: Model, qmodel: QModel, features: np.ndarray) -> Deviation:
     encoder = qmodel.kernels["encoder_chunk"]
     predictor = qmodel.kernels["predictor_step"]
     joint = qmodel.kernels["joint"]
-    frames_f = run_float(model["encoder"], {model["encoder"].inputs[0].name: features})
-    frames_f = next(iter(frames_f.values()))
+    frames_f = encode_float(model, features)
     frame_scale = encoder.tensor(encoder.outputs[0]).scale
     frames_q = encode(qmodel, features)
     # The predictor after the blank token (0) from zero state.

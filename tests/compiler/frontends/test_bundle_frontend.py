@@ -11,9 +11,8 @@ from edgenpu.asr_workloads.bundle import bundle_from_weights
 from edgenpu.asr_workloads.bundle_params import parameter_shapes
 from edgenpu.asr_workloads.frontend import FrontEndConfig
 from edgenpu.asr_workloads.model_config import ModelConfig
-from edgenpu.compiler.float_reference import run
+from edgenpu.compiler.float_reference import encode, run
 from edgenpu.compiler.frontends.bundle_frontend import from_bundle
-from edgenpu.errors import CompileError
 
 CONFIG = ModelConfig.from_dict(
     {
@@ -74,13 +73,18 @@ def test_quantized_constants_carry_codes_scales_and_masks():
     )
 
 
-def test_branching_encoder_is_refused_in_one_line():
+def test_branching_encoder_computes_the_numpy_model():
     config = ModelConfig.from_dict(
         {
             **CONFIG.to_dict(),
-            "encoder": {"hidden": [8, 5], "reduce": [2, 1]},
+            "encoder": {"hidden": [8, 7, 5], "reduce": [2, 1, 1]},
             "branching": {"stem_layers": 1, "cheap_hidden": [5]},
         }
     )
-    with pytest.raises(CompileError, match="branching encoder is not supported"):
-        from_bundle(_bundle(None, config))
+    bundle = _bundle(None, config)
+    model = from_bundle(bundle)
+    assert set(model.graphs) == {"encoder", "encoder_expensive", "predictor", "joint"}
+    features = np.random.default_rng(2).normal(size=(31, 8)).astype(np.float32)
+    want = numpy_model.encode(bundle, features)
+    assert 0 < want.expensive.sum() < len(want.expensive)  # both branches run
+    np.testing.assert_allclose(encode(model, features), want.frames, atol=1e-5)
