@@ -209,6 +209,12 @@ def compile_command(
     compared = _compare(model, compiled, config, spec) if compare_schedules else None
     if compared is not None:
         summary["schedules"] = compared
+    deviation = None
+    if samples:  # the quantized reference against the float model on the first sample
+        from .quant.reference import deviation as measure_deviation
+
+        deviation = measure_deviation(model, compiled.qmodel, samples[0])
+        summary["deviation"] = deviation.as_dict()
     text = yaml.safe_dump(manifest(compiled, source), sort_keys=False, default_flow_style=None)
     files = {
         "program.bin": compiled.program.to_bytes(),
@@ -224,5 +230,12 @@ def compile_command(
         f"{spec.schedule}, {compiled.qmodel.chunk_frames} frames a chunk"
     )
     click.echo(format_report(report))
+    if deviation is not None:
+        click.echo(
+            f"quantized vs float on {calibration_paths[0].name}: encoder max |error| "
+            f"{deviation.encoder_error:.4f} (rms {deviation.encoder_rms:.4f}), logits max "
+            f"|error| {deviation.logits_error:.4f} (rms {deviation.logits_rms:.4f}), best token "
+            f"agrees on {100 * deviation.argmax_agreement:.1f} % of frames"
+        )
     if compared is not None:
         _print_compare(compared)

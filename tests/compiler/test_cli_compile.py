@@ -171,6 +171,9 @@ def test_calibration_samples_set_the_input_scale(tmp_path):
     with np.load(samples) as data:
         peak = max(np.abs(data[k]).max() for k in data.files)
     assert scale == pytest.approx(peak * 1.25 / 127, rel=1e-6)
+    assert "quantized vs float on features.npz: encoder max |error|" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert 0 <= report["deviation"]["argmax_agreement"] <= 1
     wav = tmp_path / "a.wav"
     wav.write_bytes(b"RIFF")
     line = one_error_line(
