@@ -105,15 +105,24 @@ class SimulatedModel:
             for name in slots["state"]:
                 self._view(kernel, name)[:] = 0
 
+    def write(self, kernel: str, codes: Mapping[str, np.ndarray]) -> None:
+        """Write integer ``codes`` into ``kernel``'s input or state tensors, as the host
+        does before a call."""
+        if kernel not in self.slots:
+            raise CompileError(f"no kernel named {kernel!r} (kernels: {', '.join(self.slots)})")
+        for name, values in codes.items():
+            view = self._view(kernel, name)
+            view[:] = np.asarray(values).reshape(view.shape)
+
     def call(self, kernel: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run entry ``kernel`` on integer ``inputs``; its outputs as int64 codes."""
         if kernel not in self.slots:
             raise CompileError(f"no kernel named {kernel!r} (kernels: {', '.join(self.slots)})")
         slots = self.slots[kernel]
-        for name, slot in slots["inputs"].items():
-            if name not in inputs:
-                raise CompileError(f"kernel {kernel}: missing input {name!r}")
-            self._view(kernel, name)[:] = np.asarray(inputs[name]).reshape(slot.shape)
+        missing = [name for name in slots["inputs"] if name not in inputs]
+        if missing:
+            raise CompileError(f"kernel {kernel}: missing input {missing[0]!r}")
+        self.write(kernel, {name: inputs[name] for name in slots["inputs"]})
         result = functional.run(self.program, self.config, entry=kernel, machine=self.machine)
         if not result.halted:
             raise CompileError(f"kernel {kernel}: {result.trap}")

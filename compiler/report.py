@@ -23,6 +23,7 @@ import numpy as np
 from edgenpu.sim import functional, perf
 
 from .compile import CompiledModel
+from .host import SimulatedModel
 from .quant.formats import quantize_activation
 from .quant.qir import QKernel, QLinear, QLstm
 
@@ -133,14 +134,9 @@ def plausible_inputs(kernel: QKernel, rng: np.random.Generator) -> dict[str, np.
 
 
 def _machine(compiled: CompiledModel, kernel: str, codes: Mapping[str, np.ndarray]):
-    machine = functional.load_image(compiled.program, compiled.config)
-    q = compiled.qmodel.kernels[kernel]
-    for name, values in codes.items():
-        region = compiled.region(kernel, name)
-        dtype = np.dtype("<i1") if q.tensor(name).bits == 8 else np.dtype("<i2")
-        data = np.frombuffer(values.astype(dtype).tobytes(), np.uint8)
-        machine.dram[region.addr : region.addr + region.nbytes] = data
-    return machine
+    host = SimulatedModel.from_compiled(compiled)
+    host.write(kernel, codes)
+    return host.machine
 
 
 def _stats(compiled: CompiledModel, kernel: str, machine) -> functional.ExecStats:
@@ -188,18 +184,9 @@ def _kernel_cost(compiled: CompiledModel, name: str, rng) -> KernelCost:
 
 
 def _choices(compiled: CompiledModel) -> dict[tuple[str, str], object]:
-    """Each weight matrix's :class:`FormatChoice` by (kernel, weight name): the lowering
-    appends one per matrix, kernel by kernel (names repeat across the kernels of an ONNX
-    export: both LSTMs are ``/layers.0/LSTM``)."""
-    out, at = {}, 0
-    for kernel in compiled.qmodel.kernels.values():
-        names = {w.name for w in kernel.weights()}
-        group = compiled.choices[at : at + len(names)]
-        at += len(names)
-        if {c.name for c in group} != names:
-            raise RuntimeError(f"kernel {kernel.name}: format choices do not match its weights")
-        out.update({(kernel.name, c.name): c for c in group})
-    return out
+    """Each weight matrix's :class:`FormatChoice` by (kernel, weight name): names repeat
+    across the kernels of an ONNX export (both LSTMs are ``/layers.0/LSTM``)."""
+    return {(c.kernel, c.name): c for c in compiled.choices}
 
 
 def _layers(compiled: CompiledModel, costs: dict[str, KernelCost]) -> list[LayerCost]:

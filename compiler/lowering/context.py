@@ -3,6 +3,7 @@ tensors' buffers and regions, the lookup tables and the weight streaming slots."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..quant.formats import LutFunction
 from ..quant.qir import QKernel, QTensor
 from .builder import Buffer, KernelBuilder, Ref
 from .dram import DramImage, Region
-from .weights import FormatChoice, WeightTile
+from .weights import FormatChoice, WeightTile, place_weights
 
 __all__ = ["KernelContext", "WeightSlots", "kind_of"]
 
@@ -86,6 +87,15 @@ class KernelContext:
             self.builder.load(buf.at(), region.addr, 1, LUT_ENTRIES, note=f"table {function.name}")
             self._tables[function.name] = buf
         return self._tables[function.name].at()
+
+    def place_weights(self, weights, row_tiles) -> list[WeightTile]:
+        """Encode and place ``weights`` as ``row_tiles`` (:func:`.weights.place_weights`),
+        recording the format chosen for this kernel's report."""
+        tiles, choice = place_weights(
+            self.image, weights, row_tiles, self.formats, self.config, self.encodings
+        )
+        self.choices.append(dataclasses.replace(choice, kernel=self.kernel.name))
+        return tiles
 
     def constants(self, name: str, words: np.ndarray) -> Region:
         """Place int32 ``words`` (biases, multipliers) in DRAM."""

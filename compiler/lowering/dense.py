@@ -9,7 +9,6 @@ from edgenpu.isa import Opcode, OperandKind, Space
 
 from ..quant.qir import QAdd, QLinear, QLut, QRelu
 from .context import KernelContext, kind_of
-from .weights import place_weights
 
 __all__ = ["lower_add", "lower_linear", "lower_lut", "lower_relu"]
 
@@ -23,10 +22,7 @@ def lower_linear(ctx: KernelContext, step: QLinear, tile_rows: int) -> None:
     n = x.shape[0]
     outputs, inputs = step.weights.shape
     tiles = [np.arange(r, min(r + tile_rows, outputs)) for r in range(0, outputs, tile_rows)]
-    placed, choice = place_weights(
-        ctx.image, step.weights, tiles, ctx.formats, ctx.config, ctx.encodings
-    )
-    ctx.choices.append(choice)
+    placed = ctx.place_weights(step.weights, tiles)
     per_tile = 1 if step.bias is None else 2
     words = [
         np.concatenate(

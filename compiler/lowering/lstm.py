@@ -32,7 +32,6 @@ from ..quant.qir import QLstm
 from .builder import Ref
 from .context import KernelContext
 from .dram import Region
-from .weights import place_weights
 
 __all__ = ["LstmLowering", "LstmPlan", "gate_tiles"]
 
@@ -84,13 +83,8 @@ class LstmLowering:
         self.inputs = step.w_ih.shape[1]
         self.tiles = gate_tiles(hidden, plan.hidden_tile)
         self.row0 = np.concatenate([[0], np.cumsum([len(t) for t in self.tiles])]).tolist()
-        self.w_ih, choice_ih = place_weights(
-            ctx.image, step.w_ih, self.tiles, ctx.formats, ctx.config, ctx.encodings
-        )
-        self.w_hh, choice_hh = place_weights(
-            ctx.image, step.w_hh, self.tiles, ctx.formats, ctx.config, ctx.encodings
-        )
-        ctx.choices += [choice_ih, choice_hh]
+        self.w_ih = ctx.place_weights(step.w_ih, self.tiles)
+        self.w_hh = ctx.place_weights(step.w_hh, self.tiles)
         words = [
             np.concatenate(
                 [step.requant_hh.multipliers[r], step.requant_ih.multipliers[r], step.bias[r]]

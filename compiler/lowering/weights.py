@@ -60,6 +60,7 @@ class FormatChoice:
     nonzero: int
     cycles: dict  # format label -> modeled load cycles of the whole matrix
     stream_bytes_by_format: dict
+    kernel: str = ""  # the kernel whose weights these are (names repeat across ONNX graphs)
 
     @property
     def dense_int8_bytes(self) -> int:

@@ -32,8 +32,7 @@ def test_compiled_kernels_are_race_free(schedule, rng):
     sim = SimulatedModel.from_compiled(compiled)
     for name, kernel in compiled.qmodel.kernels.items():
         inputs = random_inputs(kernel, rng)
-        for tensor, codes in inputs.items():
-            sim._view(name, tensor)[:] = codes  # noqa: SLF001 - writing inputs as the host does
+        sim.write(name, inputs)
         start = copy.deepcopy(sim.machine)
         want = functional.run(compiled.program, TINY, entry=name, machine=copy.deepcopy(start))
         for seed in range(3):
