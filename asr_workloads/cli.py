@@ -326,11 +326,14 @@ def transcribe(model_path: Path, wavs: tuple[Path, ...]) -> None:
 
     if model_path.is_dir():
         from ..compiler.host import SimulatedModel
+        from ..errors import CompileError
 
         simulated = SimulatedModel.load(model_path)
         frontend_data = simulated.manifest.get("frontend")
         if frontend_data is None:
-            raise WavError(f"{model_path}: the compiled model has no front end (an ONNX export)")
+            raise CompileError(
+                f"{model_path}: the compiled model has no front end (an ONNX export)"
+            )
         frontend = FrontEndConfig.from_dict(frontend_data)
         run = simulated.transcribe
     else:

@@ -70,3 +70,14 @@ def test_a_folder_that_is_no_compiled_model_is_named(tmp_path):
         match="format 'other' version None; this runtime reads edgenpu-compiled-model version 1",
     ):
         SimulatedModel.load(tmp_path)
+
+
+def test_transcribing_with_a_compiled_onnx_model_names_the_missing_front_end(tmp_path):
+    _compile(DATA / "three_layers", "tiny", tmp_path / "out")
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"")
+    result = CliRunner().invoke(main, ["asr", "transcribe", str(tmp_path / "out"), str(wav)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'out'}: the compiled model has no front end (an ONNX export)"
+    )
