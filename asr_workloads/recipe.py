@@ -66,6 +66,13 @@ class TrainingConfig:
     learning_rate : float
         Peak Adam learning rate, reached after ``warmup_steps`` and decayed (cosine) to
         ``final_learning_rate`` at the last step.
+    transducer_learning_rate : float or None
+        None: one warm-up and cosine over the whole run. A rate: two of them, one per phase.
+        The CTC phase's cosine ends at ``final_learning_rate`` at ``ctc_only_steps``; the
+        transducer phase warms up again (over ``transducer_warmup_steps``) to this peak and
+        decays to ``final_learning_rate`` at the last step. With one cosine over a long CTC
+        phase, the freshly initialised prediction and joint networks would start near the
+        final rate and barely train.
     ctc_weight : float
         Weight of the encoder's CTC loss beside the RNN-T loss. Both are summed per utterance
         and divided by the batch size (not by the target length): without it at full scale,
@@ -97,6 +104,8 @@ class TrainingConfig:
     batch_size: int = 32
     learning_rate: float = 1.5e-3
     final_learning_rate: float = 5e-5
+    transducer_learning_rate: float | None = None
+    transducer_warmup_steps: int = 100
     warmup_steps: int = 200
     grad_clip: float = 5.0
     ctc_weight: float = 0.5
@@ -128,6 +137,14 @@ class TrainingConfig:
         _number("train.predictor_dropout", self.predictor_dropout, 0.0, 1.0)
         _count("train.predictor_dropout_until", self.predictor_dropout_until, 0)
         _count("train.ctc_only_steps", self.ctc_only_steps, 0)
+        _count("train.transducer_warmup_steps", self.transducer_warmup_steps, 0)
+        if self.transducer_learning_rate is not None:
+            _number("train.transducer_learning_rate", self.transducer_learning_rate, 0.0)
+            if not 0 < self.ctc_only_steps < self.steps:
+                raise ValueError(
+                    "train.transducer_learning_rate needs a CTC phase and a transducer phase: "
+                    f"0 < train.ctc_only_steps < train.steps, not {self.ctc_only_steps}"
+                )
         if self.predictor_dropout_until and self.predictor_dropout_until <= self.ctc_only_steps:
             raise ValueError(
                 "train.predictor_dropout_until must come after train.ctc_only_steps "

@@ -47,15 +47,30 @@ class TrainingError(RuntimeError):
     """A run that cannot start or continue (names the file or setting at fault)."""
 
 
+def _warmup_cosine(step: int, steps: int, warmup: int, peak: float, final: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min((step - warmup) / max(steps - warmup, 1), 1.0)
+    return final + (peak - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def learning_rate(step: int, recipe: Recipe) -> float:
-    """Linear warm-up to the peak, then cosine decay to the final rate at the last step."""
+    """Linear warm-up to the peak, then cosine decay to the final rate at the last step;
+    with ``transducer_learning_rate``, one such schedule per phase (CTC, then transducer)."""
     t = recipe.train
-    if step < t.warmup_steps:
-        return t.learning_rate * (step + 1) / t.warmup_steps
-    span = max(t.steps - t.warmup_steps, 1)
-    progress = min((step - t.warmup_steps) / span, 1.0)
-    cosine = 0.5 * (1 + math.cos(math.pi * progress))
-    return t.final_learning_rate + (t.learning_rate - t.final_learning_rate) * cosine
+    if t.transducer_learning_rate is None:
+        return _warmup_cosine(step, t.steps, t.warmup_steps, t.learning_rate, t.final_learning_rate)
+    if step < t.ctc_only_steps:
+        return _warmup_cosine(
+            step, t.ctc_only_steps, t.warmup_steps, t.learning_rate, t.final_learning_rate
+        )
+    return _warmup_cosine(
+        step - t.ctc_only_steps,
+        t.steps - t.ctc_only_steps,
+        t.transducer_warmup_steps,
+        t.transducer_learning_rate,
+        t.final_learning_rate,
+    )
 
 
 def predictor_dropout(step: int, recipe: Recipe) -> float:

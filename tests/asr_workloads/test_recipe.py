@@ -37,6 +37,10 @@ def test_input_width_comes_from_the_corpus_bands():
             "compression.pruning.sparsity must be 0.5 for pattern 2:4",
         ),
         (lambda r: r["train"].update(steps=0), "train.steps must be an integer >= 1, not 0"),
+        (
+            lambda r: r["train"].update(transducer_learning_rate=1e-3, ctc_only_steps=0),
+            "train.transducer_learning_rate needs a CTC phase and a transducer phase",
+        ),
         (lambda r: r.pop("corpus"), "missing key corpus"),
         (lambda r: r["frontend"].update(n_mels=80), "unknown key frontend.n_mels"),
         (

@@ -102,6 +102,22 @@ def test_schedules():
     assert predictor_dropout(t.predictor_dropout_until, recipe) == 0.0
 
 
+def test_two_phase_schedule_restarts_at_the_transducer():
+    recipe = load_recipe("default")
+    train = dataclasses.replace(recipe.train, transducer_learning_rate=1e-3)
+    recipe = dataclasses.replace(recipe, train=train)
+    start, final = train.ctc_only_steps, train.final_learning_rate
+    assert learning_rate(train.warmup_steps, recipe) == pytest.approx(train.learning_rate)
+    warmup = train.transducer_warmup_steps
+    # The CTC phase decays to the final rate at its end, not at the run's end.
+    assert learning_rate(start - 1, recipe) == pytest.approx(final, rel=1e-3)
+    assert learning_rate(start, recipe) == pytest.approx(1e-3 / warmup)
+    assert learning_rate(start + warmup, recipe) == pytest.approx(1e-3)
+    middle = (start + warmup + train.steps) / 2
+    assert learning_rate(int(middle), recipe) == pytest.approx((1e-3 + final) / 2, rel=1e-2)
+    assert learning_rate(train.steps, recipe) == pytest.approx(final)
+
+
 def test_distillation_from_a_trained_teacher(tiny_run, tiny_corpus, tmp_path):
     recipe = load_recipe("tiny")
     student = dataclasses.replace(
