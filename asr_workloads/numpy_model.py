@@ -15,6 +15,8 @@ only the recurrent product is left inside the time loop.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,7 @@ __all__ = [
     "decode_frames",
     "encode",
     "greedy_decode",
+    "greedy_search",
     "joint",
     "lstm_layer",
     "lstm_step",
@@ -219,11 +222,8 @@ def joint(bundle: Bundle, enc_t: np.ndarray, pred_u: np.ndarray) -> np.ndarray:
 def decode_frames(
     bundle: Bundle, frames: np.ndarray, max_symbols_per_frame: int = DEFAULT_MAX_SYMBOLS
 ) -> list[int]:
-    """Greedy RNN-T search over encoder output frames ``(T', encoder_dim)``.
-
-    On each frame, emit the most likely symbol (the lowest id on a tie) and feed it to the
-    prediction network, until blank is most likely or ``max_symbols_per_frame`` symbols
-    were emitted on that frame; then move to the next frame.
+    """Greedy RNN-T search (:func:`greedy_search`) over encoder output frames
+    ``(T', encoder_dim)``.
 
     Returns
     -------
@@ -248,18 +248,42 @@ def decode_frames(
     enc_proj = frames @ w["joint.encoder.weight"].T + w["joint.encoder.bias"]
     w_out, b_out = w["joint.output.weight"], w["joint.output.bias"]
     w_pred, b_pred = w["joint.predictor.weight"], w["joint.predictor.bias"]
-    pred, state = predictor_step(bundle, BLANK)
-    pred_proj = w_pred @ pred + b_pred
+    state = None
+
+    def predict(token: int) -> np.ndarray:
+        nonlocal state
+        pred, state = predictor_step(bundle, token, state)
+        return w_pred @ pred + b_pred
+
+    def logits(frame: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+        return w_out @ _activation(bundle, frame + prediction) + b_out
+
+    return greedy_search(enc_proj, predict, logits, max_symbols_per_frame)
+
+
+def greedy_search(
+    frames: Iterable[Any],
+    predict: Callable[[int], Any],
+    logits: Callable[[Any, Any], np.ndarray],
+    max_symbols_per_frame: int = DEFAULT_MAX_SYMBOLS,
+) -> list[int]:
+    """Greedy RNN-T search, the one every decoder of the project runs (this float model,
+    the compiler's integer reference, a compiled program on the simulator).
+
+    ``predict(token)`` advances the prediction network on ``token`` (``BLANK`` first) and
+    returns its output; ``logits(frame, prediction)`` is the joint. On each frame the most
+    likely symbol (the lowest id on a tie) is emitted and fed back, until blank is most
+    likely or ``max_symbols_per_frame`` symbols were emitted on that frame.
+    """
+    prediction = predict(BLANK)
     tokens: list[int] = []
-    for t in range(len(enc_proj)):
+    for frame in frames:
         for _ in range(max_symbols_per_frame):
-            logits = w_out @ _activation(bundle, enc_proj[t] + pred_proj) + b_out
-            token = int(np.argmax(logits))
+            token = int(np.argmax(logits(frame, prediction)))
             if token == BLANK:
                 break
             tokens.append(token)
-            pred, state = predictor_step(bundle, token, state)
-            pred_proj = w_pred @ pred + b_pred
+            prediction = predict(token)
     return tokens
 
 

@@ -18,12 +18,13 @@ from edgenpu.isa import Program, Segment
 from edgenpu.sim import functional
 
 from ..asr_workloads.frontend import FrontEndConfig, features
+from ..asr_workloads.numpy_model import DEFAULT_MAX_SYMBOLS, greedy_search
 from ..asr_workloads.text import decode as ids_to_text
 from ..errors import CompileError
 from .compile import CompiledModel
 from .manifest import FORMAT, VERSION, manifest
 from .quant.formats import quantize_activation
-from .quant.reference import choose_branches
+from .quant.reference import encode_chunks, predictor_stepper
 
 __all__ = ["SimulatedModel", "with_inputs"]
 
@@ -130,64 +131,51 @@ class SimulatedModel:
         return {name: self._view(kernel, name).astype(np.int64) for name in slots["outputs"]}
 
     def encode(self, features: np.ndarray) -> np.ndarray:
-        """The encoder over an utterance from zero state (as
-        :func:`edgenpu.compiler.quant.reference.encode`, on the simulator): a branching
-        encoder's chosen frames come from ``encoder_expensive``, one call each."""
+        """The encoder over an utterance from zero state, as
+        :func:`edgenpu.compiler.quant.reference.encode` runs it (:func:`encode_chunks`),
+        a branching encoder's chosen frames from ``encoder_expensive``."""
         ((name, slot),) = self.slots["encoder_chunk"]["inputs"].items()
         outputs = list(self.slots["encoder_chunk"]["outputs"])
-        codes = quantize_activation(features, slot.scale)
-        valid = -(-len(codes) // self.manifest["time_reduction"])
         self.reset()
+
+        def run_chunk(codes: np.ndarray) -> dict[str, np.ndarray]:
+            return self.call("encoder_chunk", {name: codes})
 
         def run_expensive(stem_row: np.ndarray) -> np.ndarray:
             slots = self.slots["encoder_expensive"]
-            ((stem_name,),) = (list(slots["inputs"]),)
-            result = self.call("encoder_expensive", {stem_name: stem_row})
+            result = self.call("encoder_expensive", {next(iter(slots["inputs"])): stem_row})
             return result[next(iter(slots["outputs"]))][0]
 
-        frames = []
-        for start in range(0, len(codes), slot.shape[0]):
-            chunk = np.zeros(slot.shape, np.int64)
-            part = codes[start : start + slot.shape[0]]
-            chunk[: len(part)] = part
-            result = self.call("encoder_chunk", {name: chunk})
-            rows = min(len(result[outputs[0]]), valid - sum(map(len, frames)))
-            frames.append(choose_branches(outputs, result, rows, run_expensive))
-        return np.concatenate(frames)[:valid]
+        codes = quantize_activation(features, slot.scale)
+        factor = self.manifest["time_reduction"]
+        return encode_chunks(codes, slot.shape, factor, outputs, run_chunk, run_expensive)
 
-    def greedy_decode(self, features: np.ndarray, max_symbols_per_frame: int = 5) -> list[int]:
-        """Token ids by greedy RNN-T search through the three kernels (the search of
-        :func:`edgenpu.compiler.quant.reference.greedy_decode`). The predictor's inputs are
+    def greedy_decode(
+        self, features: np.ndarray, max_symbols_per_frame: int = DEFAULT_MAX_SYMBOLS
+    ) -> list[int]:
+        """Token ids by greedy RNN-T search through the compiled kernels, the search of
+        :func:`edgenpu.compiler.quant.reference.greedy_decode`. The predictor's inputs are
         ``token_onehot`` and its state, which comes back as outputs named ``<state>_out``;
         the joint's inputs are the encoder frame and the prediction, in that order."""
-        predictor = self.slots["predictor_step"]
-        token_name, *state_names = predictor["inputs"]
-        vocabulary = predictor["inputs"][token_name].shape[1]
-        state = {n: np.zeros(predictor["inputs"][n].shape, np.int64) for n in state_names}
-        prediction_name = next(iter(predictor["outputs"]))
-        frame_input, prediction_input = self.slots["joint"]["inputs"]
-        logits_name = next(iter(self.slots["joint"]["outputs"]))
+        predictor, joint = self.slots["predictor_step"], self.slots["joint"]
+        inputs = list(predictor["inputs"])
+        state = {n: np.zeros(predictor["inputs"][n].shape, np.int64) for n in inputs[1:]}
+        vocabulary = predictor["inputs"][inputs[0]].shape[1]
+        step = predictor_stepper(
+            inputs,
+            list(predictor["outputs"]),
+            vocabulary,
+            state,
+            lambda codes: self.call("predictor_step", codes),
+        )
+        frame_input, prediction_input = joint["inputs"]
+        logits_name = next(iter(joint["outputs"]))
 
-        def step(token: int) -> np.ndarray:
-            onehot = np.zeros((1, vocabulary), np.int64)
-            onehot[0, token] = 1
-            out = self.call("predictor_step", {token_name: onehot, **state})
-            state.update({n: out[f"{n}_out"] for n in state_names})
-            return out[prediction_name]
+        def logits(frame: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+            codes = {frame_input: frame[None], prediction_input: prediction}
+            return self.call("joint", codes)[logits_name][0]
 
-        prediction = step(0)
-        tokens: list[int] = []
-        for frame in self.encode(features):
-            for _ in range(max_symbols_per_frame):
-                logits = self.call(
-                    "joint", {frame_input: frame[None], prediction_input: prediction}
-                )
-                token = int(np.argmax(logits[logits_name][0]))
-                if token == 0:
-                    break
-                tokens.append(token)
-                prediction = step(token)
-        return tokens
+        return greedy_search(self.encode(features), step, logits, max_symbols_per_frame)
 
     def transcribe(self, audio: np.ndarray, sample_rate: int) -> str:
         """The transcript of mono ``audio``: the manifest's front end, then greedy search."""

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ...asr_workloads.numpy_model import greedy_search
 from ...errors import CompileError
 from ..float_reference import encode, run
 from ..ir import Model
@@ -22,7 +23,6 @@ __all__ = ["HEADROOM", "observe_ranges"]
 
 #: Observed ranges are widened by this factor before they become formats.
 HEADROOM = 1.25
-_MAX_SYMBOLS = 5
 
 
 def _note(ranges: dict[str, float], graph: str, values: dict[str, np.ndarray]) -> None:
@@ -37,34 +37,28 @@ def _utterance(model: Model, features: np.ndarray, ranges: dict[str, float]) -> 
     encoder, predictor, joint = model["encoder"], model["predictor"], model["joint"]
     values = run(encoder, {encoder.inputs[0].name: features}, every_value=True)
     _note(ranges, "encoder", values)
-    frames = encode(model, features)  # a branching encoder's chosen frames replaced
+    frames = values[encoder.outputs[0]]
+    if "encoder_expensive" in model.graphs:  # the chosen frames from the expensive branch
+        frames = encode(model, features)
     token_name = predictor.inputs[0].name
     state = {
         v.name: np.zeros([d if isinstance(d, int) else 1 for d in v.type.shape], np.float32)
         for v in predictor.inputs[1:]
     }
     frame_name, prediction_name = (v.name for v in joint.inputs)
-    token, frames = 0, iter(frames)
-    frame, emitted = None, 0
-    while True:
+
+    def predict(token: int) -> np.ndarray:
         out = run(predictor, {token_name: np.array([token]), **state}, every_value=True)
         _note(ranges, "predictor", out)
-        state = {name: out[f"{name}_out"] for name in state}
-        prediction = out[predictor.outputs[0]]
-        while True:  # frames until one emits a symbol (or the utterance ends)
-            if frame is None or emitted == _MAX_SYMBOLS:
-                frame, emitted = next(frames, None), 0
-                if frame is None:
-                    return
-            out = run(
-                joint, {frame_name: frame[None], prediction_name: prediction}, every_value=True
-            )
-            _note(ranges, "joint", out)
-            token = int(np.argmax(out[joint.outputs[0]][0]))
-            if token != 0:
-                emitted += 1
-                break
-            frame = None
+        state.update({name: out[f"{name}_out"] for name in state})
+        return out[predictor.outputs[0]]
+
+    def logits(frame: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+        out = run(joint, {frame_name: frame[None], prediction_name: prediction}, every_value=True)
+        _note(ranges, "joint", out)
+        return out[joint.outputs[0]][0]
+
+    greedy_search(frames, predict, logits)
 
 
 def observe_ranges(model: Model, samples: Iterable[np.ndarray]) -> dict[str, float]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...asr_workloads.numpy_model import DEFAULT_MAX_SYMBOLS, greedy_search
 from ...errors import CompileError
 from ..float_reference import encode as encode_float
 from ..float_reference import run as run_float
@@ -23,7 +24,9 @@ __all__ = [
     "deviation",
     "choose_branches",
     "encode",
+    "encode_chunks",
     "greedy_decode",
+    "predictor_stepper",
     "initial_state",
     "onehot",
     "run_kernel",
@@ -101,34 +104,43 @@ def _run_step(step, kernel: QKernel, env: dict[str, np.ndarray]) -> None:
 
 
 def encode(qmodel: QModel, features: np.ndarray) -> np.ndarray:
-    """The encoder over a whole utterance, chunk by chunk as the host calls it: float
-    features ``(T, F)`` -> int8 frame codes. The last chunk is zero-padded and the frames
-    computed from padding dropped. A branching encoder's frames whose gate code is >= 0 are
-    replaced by the expensive branch's, run one frame a call (:func:`choose_branches`)."""
+    """The encoder over a whole utterance, as the host calls it (:func:`encode_chunks`):
+    float features ``(T, F)`` -> frame codes."""
     kernel = qmodel.kernels["encoder_chunk"]
     (name,) = kernel.inputs
-    x = kernel.tensor(name)
-    codes = quantize_activation(features, x.scale)
-    out = kernel.tensor(kernel.outputs[0])
-    factor = x.shape[0] // out.shape[0]
-    valid = -(-len(codes) // factor)
+    x, out = kernel.tensor(name), kernel.tensor(kernel.outputs[0])
     state = initial_state(kernel)
     expensive = qmodel.kernels.get("encoder_expensive")
     expensive_state = initial_state(expensive) if expensive is not None else {}
+
+    def run_chunk(codes: np.ndarray) -> dict[str, np.ndarray]:
+        return run_kernel(kernel, {name: codes}, state)
 
     def run_expensive(stem_row: np.ndarray) -> np.ndarray:
         result = run_kernel(expensive, {expensive.inputs[0]: stem_row}, expensive_state)
         return result[expensive.outputs[0]][0]
 
-    frames = []
-    for start in range(0, len(codes), x.shape[0]):
-        chunk = np.zeros(x.shape, np.int64)
-        part = codes[start : start + x.shape[0]]
+    codes = quantize_activation(features, x.scale)
+    factor = x.shape[0] // out.shape[0]
+    return encode_chunks(codes, x.shape, factor, kernel.outputs, run_chunk, run_expensive)
+
+
+def encode_chunks(codes, chunk_shape, factor, outputs, run_chunk, run_expensive) -> np.ndarray:
+    """The host's encoder loop over an utterance's input codes: ``chunk_shape`` rows a
+    call (``run_chunk(codes) -> outputs``), the last chunk zero-padded and the frames
+    computed from padding dropped; ``factor`` input rows per output frame. A branching
+    encoder's valid frames whose gate code is >= 0 are replaced by
+    ``run_expensive(stem row)`` (:func:`choose_branches`)."""
+    valid = -(-len(codes) // factor)
+    frames: list[np.ndarray] = []
+    for start in range(0, len(codes), chunk_shape[0]):
+        chunk = np.zeros(chunk_shape, np.int64)
+        part = codes[start : start + chunk_shape[0]]
         chunk[: len(part)] = part
-        result = run_kernel(kernel, {name: chunk}, state)
-        rows = min(out.shape[0], valid - sum(map(len, frames)))
-        frames.append(choose_branches(kernel.outputs, result, rows, run_expensive))
-    return np.concatenate(frames)[:valid] if frames else np.zeros((0, out.shape[1]), np.int64)
+        result = run_chunk(chunk)
+        rows = min(len(result[outputs[0]]), valid - sum(map(len, frames)))
+        frames.append(choose_branches(outputs, result, rows, run_expensive))
+    return np.concatenate(frames)[:valid]
 
 
 def choose_branches(outputs, result: Mapping[str, np.ndarray], rows: int, run_expensive):
@@ -144,40 +156,36 @@ def choose_branches(outputs, result: Mapping[str, np.ndarray], rows: int, run_ex
 
 
 def greedy_decode(
-    qmodel: QModel, features: np.ndarray, max_symbols_per_frame: int = 5
+    qmodel: QModel, features: np.ndarray, max_symbols_per_frame: int = DEFAULT_MAX_SYMBOLS
 ) -> list[int]:
-    """Token ids of one utterance by greedy RNN-T search on the integer kernels, the search of
-    :func:`edgenpu.asr_workloads.numpy_model.decode_frames` (blank is token 0; at most
-    ``max_symbols_per_frame`` symbols a frame; the lowest id wins a tie)."""
+    """Token ids of one utterance by greedy RNN-T search
+    (:func:`edgenpu.asr_workloads.numpy_model.greedy_search`) on the integer kernels."""
     predictor, joint = qmodel.kernels["predictor_step"], qmodel.kernels["joint"]
-    vocabulary = joint.tensor(joint.outputs[0]).shape[1]
-    token_input = next(n for n in predictor.inputs if n.endswith("_onehot"))
-    state = {
-        n: np.zeros(predictor.tensor(n).shape, np.int64)
-        for n in predictor.inputs
-        if n != token_input
-    }
-    outputs = [n for n in predictor.outputs if n not in ("output",)]
+    inputs = predictor.inputs
+    state = {n: np.zeros(predictor.tensor(n).shape, np.int64) for n in inputs[1:]}
+    vocabulary = predictor.tensor(inputs[0]).shape[1]
+    step = predictor_stepper(
+        inputs, predictor.outputs, vocabulary, state, lambda i: run_kernel(predictor, i)
+    )
 
-    def step(token: int) -> np.ndarray:
-        result = run_kernel(predictor, {token_input: onehot(token, vocabulary), **state})
-        # The state outputs are named after their inputs with an `_out` suffix.
-        for name in outputs:
-            state[name.removesuffix("_out")] = result[name]
-        return result[predictor.outputs[0]]
+    def logits(frame: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+        result = run_kernel(joint, {joint.inputs[0]: frame[None], joint.inputs[1]: prediction})
+        return result[joint.outputs[0]][0]
 
-    prediction = step(0)
-    tokens: list[int] = []
-    frame_name, prediction_name = joint.inputs
-    for frame in encode(qmodel, features):
-        for _ in range(max_symbols_per_frame):
-            logits = run_kernel(joint, {frame_name: frame[None], prediction_name: prediction})
-            token = int(np.argmax(logits[joint.outputs[0]][0]))
-            if token == 0:
-                break
-            tokens.append(token)
-            prediction = step(token)
-    return tokens
+    return greedy_search(encode(qmodel, features), step, logits, max_symbols_per_frame)
+
+
+def predictor_stepper(inputs, outputs, vocabulary: int, state: dict[str, np.ndarray], call):
+    """``predict(token)`` for greedy search over a predictor kernel ``call(inputs) ->
+    outputs``: its inputs are the one-hot token then its state, which comes back as the
+    outputs named ``<state>_out`` and is kept in ``state``; it returns the first output."""
+
+    def predict(token: int) -> np.ndarray:
+        result = call({inputs[0]: onehot(token, vocabulary), **state})
+        state.update({name: result[f"{name}_out"] for name in state})
+        return result[outputs[0]]
+
+    return predict
 
 
 @dataclass(frozen=True)
