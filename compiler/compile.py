@@ -19,7 +19,7 @@ import numpy as np
 from edgenpu.asr_workloads.weight_quant import weight_precision
 from edgenpu.config import HardwareConfig
 from edgenpu.formats import ideal_size
-from edgenpu.isa import DType, Program, Symbol, SymbolKind
+from edgenpu.isa import Program, Symbol, SymbolKind
 from edgenpu.sim import functional
 
 from ..errors import CompileError
@@ -140,7 +140,6 @@ def _symbols(qmodel: QModel, regions: dict, entries: dict[str, int]) -> list[Sym
         symbols.append(Symbol(kernel.name, SymbolKind.ENTRY, entries[kernel.name]))
         for name, region in regions[kernel.name].items():
             t = kernel.tensor(name)
-            dtype = DType.I8 if t.bits == 8 else DType.I16
             symbols.append(
                 Symbol(
                     symbol_name(region.name),
@@ -148,7 +147,7 @@ def _symbols(qmodel: QModel, regions: dict, entries: dict[str, int]) -> list[Sym
                     region.addr,
                     region.nbytes,
                     t.shape,
-                    dtype,
+                    t.dtype,
                 )
             )
     return symbols

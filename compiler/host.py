@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from edgenpu.config import HardwareConfig, load_config
-from edgenpu.isa import Program, Segment
+from edgenpu.isa import DType, Program, Segment
 from edgenpu.sim import functional
 
 from ..asr_workloads.frontend import FrontEndConfig, features
@@ -40,7 +40,7 @@ class _Slot:
 
     @classmethod
     def of(cls, entry: Mapping) -> _Slot:
-        dtype = {"int8": np.dtype("<i1"), "int16": np.dtype("<i2")}[entry["dtype"]]
+        dtype = DType[entry["dtype"].replace("int", "I")].numpy  # int8 -> DType.I8
         return cls(int(entry["addr"]), tuple(entry["shape"]), dtype, float(entry["scale"]))
 
 
@@ -220,8 +220,7 @@ def with_inputs(compiled: CompiledModel, kernel: str, inputs: Mapping[str, np.nd
             raise CompileError(
                 f"kernel {kernel}: input {name!r} holds codes outside {lo}..{hi} (int{tensor.bits})"
             )
-        dtype = np.dtype("<i1") if tensor.bits == 8 else np.dtype("<i2")
-        data = codes.astype(dtype).tobytes()
+        data = codes.astype(tensor.dtype.numpy).tobytes()
         region = compiled.region(kernel, name)
         if len(data) != region.nbytes:
             raise CompileError(

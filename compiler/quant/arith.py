@@ -15,7 +15,7 @@ from edgenpu.fixedpoint import requantize, rounding_shift_right, saturate, wrap_
 from .formats import CELL_FRAC, FC_SHIFT, GATE_FRAC, IG_SHIFT, OH_SHIFT, SIGMOID, TANH, LutFunction
 from .qir import QWeights, Requant
 
-__all__ = ["accumulate", "add", "linear", "lstm", "lstm_gates", "lut", "relu", "time_reduce"]
+__all__ = ["accumulate", "add", "linear", "lstm", "lstm_gates", "lut", "relu"]
 
 _LUT_CACHE: dict[str, np.ndarray] = {}
 
@@ -54,14 +54,6 @@ def add(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
 def relu(x: np.ndarray, shift: int, bits: int) -> np.ndarray:
     """``vrelu``: ``saturate(max(x >> shift, 0))``."""
     return saturate(np.maximum(rounding_shift_right(x, shift), 0), bits)
-
-
-def time_reduce(x: np.ndarray, factor: int) -> np.ndarray:
-    """Rows ``factor t .. factor t + factor - 1`` side by side, the last group zero-padded."""
-    rows, width = x.shape
-    padded = np.zeros((-(-rows // factor) * factor, width), np.int64)
-    padded[:rows] = x
-    return padded.reshape(-1, factor * width)
 
 
 def lstm_gates(gates: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,7 @@ __all__ = [
     "LutFunction",
     "fraction_for_bound",
     "quantize_activation",
+    "round_half_up",
 ]
 
 GATE_FRAC = 10
@@ -82,8 +83,7 @@ class LutFunction:
         """The 256 int8 entries, index ``i`` holding ``f((i - 128) 2**-in_frac)``, rounded
         half up and saturated (sigmoid's 1.0 becomes 127/128)."""
         x = (np.arange(LUT_ENTRIES, dtype=np.float64) - LUT_ENTRIES // 2) * 2.0**-self.in_frac
-        y = np.floor(self.function(x) * 2.0**LUT_OUT_FRAC + 0.5)
-        return fixedpoint.saturate(y.astype(np.int64), 8).astype(np.int8)
+        return quantize_activation(self.function(x), 2.0**-LUT_OUT_FRAC).astype(np.int8)
 
     def shift_from(self, frac: int) -> int:
         """The ``vlut`` shift that takes a value at ``frac`` to this table's index."""
@@ -108,9 +108,13 @@ def fraction_for_bound(bound: float, bits: int, lo: int = 0, hi: int = 24) -> in
     return max(lo, min(hi, fits))
 
 
+def round_half_up(x: np.ndarray) -> np.ndarray:
+    """Real values to the nearest integer, halves up (the rounding of
+    :mod:`edgenpu.fixedpoint`), as int64."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+
+
 def quantize_activation(x: np.ndarray, scale: float, bits: int = 8) -> np.ndarray:
-    """The host's rule for float inputs: ``saturate(floor(x / scale + 1/2))`` (round half
-    up, as everywhere else), as int64."""
-    codes = np.floor(np.asarray(x, dtype=np.float64) / scale + 0.5)
-    codes = np.clip(codes, -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1)
-    return codes.astype(np.int64)
+    """The rule for real values to codes (the host's float inputs, table entries, biases):
+    ``saturate(round_half_up(x / scale))``, as int64."""
+    return fixedpoint.saturate(round_half_up(np.asarray(x, dtype=np.float64) / scale), bits)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
+from edgenpu.isa import DType
+
 from ...asr_workloads.frontend import FrontEndConfig
+from ..ir import _frozen
 from .formats import LutFunction
 
 __all__ = [
@@ -36,12 +38,6 @@ __all__ = [
 ]
 
 
-def _frozen(array: Any, dtype: Any) -> np.ndarray:
-    array = np.array(array, dtype=dtype, copy=True)
-    array.setflags(write=False)
-    return array
-
-
 @dataclasses.dataclass(frozen=True)
 class QTensor:
     """An integer tensor: ``(rows, width)`` codes of ``bits`` bits, real value
@@ -55,6 +51,11 @@ class QTensor:
     @property
     def nbytes(self) -> int:
         return self.shape[0] * self.shape[1] * self.bits // 8
+
+    @property
+    def dtype(self) -> DType:
+        """Its element type in DRAM (``DType.I8`` or ``DType.I16``)."""
+        return DType[f"I{self.bits}"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

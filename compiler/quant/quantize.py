@@ -29,7 +29,15 @@ from ..printer import format_node
 from ..shapes import SymDim
 from ..spec import CompileSpec
 from .calibrate import HEADROOM
-from .formats import CELL_FRAC, GATE_FRAC, SIGMOID, STATE_FRAC, TANH, fraction_for_bound
+from .formats import (
+    CELL_FRAC,
+    GATE_FRAC,
+    SIGMOID,
+    STATE_FRAC,
+    TANH,
+    fraction_for_bound,
+    round_half_up,
+)
 from .qir import (
     QAdd,
     QKernel,
@@ -118,11 +126,11 @@ def _requant(real_scales: np.ndarray, where: str) -> Requant:
 
 
 def _bias_codes(bias: np.ndarray, acc_scales: np.ndarray, where: str) -> np.ndarray:
-    q = np.floor(np.asarray(bias, np.float64) / acc_scales + 0.5)
+    q = round_half_up(np.asarray(bias, np.float64) / acc_scales)
     if np.any(np.abs(q) >= 2**31):
         row = int(np.argmax(np.abs(q)))
         raise CompileError(f"{where}: bias {float(bias[row])} of row {row} overflows int32")
-    return q.astype(np.int64)
+    return q
 
 
 class _GraphQuantizer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...asr_workloads.numpy_model import DEFAULT_MAX_SYMBOLS, greedy_search
+from ...asr_workloads.numpy_model import DEFAULT_MAX_SYMBOLS, greedy_search, reduce_time
 from ...errors import CompileError
 from ..float_reference import encode as encode_float
 from ..float_reference import run as run_float
@@ -92,7 +92,7 @@ def _run_step(step, kernel: QKernel, env: dict[str, np.ndarray]) -> None:
         )
         env[step.y], env[step.h_out], env[step.c_out] = y, h, c
     elif isinstance(step, QTimeReduce):
-        env[step.y] = arith.time_reduce(env[step.x], step.factor)
+        env[step.y] = reduce_time(env[step.x], step.factor)
     elif isinstance(step, QAdd):
         env[step.y] = arith.add(env[step.a], env[step.b], bits)
     elif isinstance(step, QLut):

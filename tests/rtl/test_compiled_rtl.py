@@ -63,9 +63,8 @@ def host_inputs(kernel: QKernel, rng: np.random.Generator) -> dict[str, np.ndarr
 def read_tensor(dram: np.ndarray, model: CompiledModel, kernel: str, name: str) -> np.ndarray:
     tensor = model.qmodel.kernels[kernel].tensor(name)
     region = model.region(kernel, name)
-    dtype = np.dtype("<i1") if tensor.bits == 8 else np.dtype("<i2")
     raw = dram[region.addr : region.addr + region.nbytes]
-    return raw.view(dtype).reshape(tensor.shape).astype(np.int64)
+    return raw.view(tensor.dtype.numpy).reshape(tensor.shape).astype(np.int64)
 
 
 @pytest.mark.parametrize("model", MODELS)
