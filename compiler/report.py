@@ -128,7 +128,7 @@ def plausible_inputs(kernel: QKernel, rng: np.random.Generator) -> dict[str, np.
         elif t.bits == 8:
             codes = rng.integers(-127, 128, size=t.shape)
         else:
-            codes = np.clip(np.round(rng.uniform(-2, 2, size=t.shape) / t.scale), -32768, 32767)
+            codes = quantize_activation(rng.uniform(-2, 2, size=t.shape), t.scale, t.bits)
         out[name] = codes.astype(np.int64)
     return out
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgenpu.config import HardwareConfig
-from edgenpu.isa import Instruction, Opcode, Space, Stream, stream_of
-from edgenpu.isa.access import Memory, accesses
+from edgenpu.isa import Instruction, Opcode, Stream, stream_of
+from edgenpu.isa.access import Memory, accesses, memory_size
 
 __all__ = ["add_tokens"]
 
@@ -53,16 +53,12 @@ class _DramShadow:
         (self.writes if write else self.reads).append((start, stop, stream, index))
 
 
-def _memory_size(memory: Memory, config: HardwareConfig) -> int:
-    return config.sram_size(Space(memory.value))
-
-
 def add_tokens(
     instructions: list[Instruction], config: HardwareConfig
 ) -> tuple[list[Instruction], list[int]]:
     """The kernel with token flags set and relay ``nop`` s inserted, and for each instruction
     the index of the input instruction it is (a relay: the one it releases)."""
-    shadows = {m: _Shadow(_memory_size(m, config)) for m in Memory if m is not Memory.DRAM}
+    shadows = {m: _Shadow(memory_size(m, config)) for m in Memory if m is not Memory.DRAM}
     dram = _DramShadow()
     out: list[Instruction] = []
     origin: list[int] = []

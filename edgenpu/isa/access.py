@@ -33,7 +33,7 @@ from edgenpu.isa.spec import LUT_ENTRIES, Opcode, OperandKind, Space, TrapCause
 from edgenpu.labelled import LabelledEnum
 from edgenpu.precision import packed_size
 
-__all__ = ["Access", "Memory", "Trap", "accesses", "check", "vector_operands"]
+__all__ = ["Access", "Memory", "Trap", "accesses", "check", "memory_size", "vector_operands"]
 
 
 class Memory(LabelledEnum):
@@ -159,7 +159,8 @@ def accesses(ins: Instruction) -> list[Access]:
     return out
 
 
-def _memory_size(memory: Memory, config: HardwareConfig) -> int:
+def memory_size(memory: Memory, config: HardwareConfig) -> int:
+    """A memory's size in its addressing unit (ACC: words) on ``config``."""
     if memory is Memory.DRAM:
         return config.dram.bytes
     return config.sram_size(Space(memory.value))
@@ -186,7 +187,7 @@ def check(ins: Instruction, config: HardwareConfig) -> Trap | None:
                     f"operand {operand.name}: act.i16 address {operand.addr:#x} is odd",
                 )
     for a in accesses(ins):
-        size = _memory_size(a.memory, config)
+        size = memory_size(a.memory, config)
         if a.stop > size:
             return Trap(
                 TrapCause.ADDRESS_OUT_OF_RANGE,
