@@ -271,11 +271,13 @@ class RNNT(nn.Module):
             )
         _check_lengths("lengths", lengths, features.shape[0], 1, features.shape[1])
         if config.branching is None:
-            frames, lengths, _ = self.encoder(features, lengths, self._hook("encoder"))
+            frames, lengths, _ = self.encoder(
+                features, lengths, self._hook("encoder"), final_state=False
+            )
             return Encoded(frames, lengths, None)
         stem_layers = config.branching.stem_layers
         stem, lengths, _ = self.encoder(
-            features, lengths, self._hook("encoder"), layers=range(stem_layers)
+            features, lengths, self._hook("encoder"), layers=range(stem_layers), final_state=False
         )
         valid = valid_mask(lengths, stem.shape[1], stem.dtype)
         p = torch.sigmoid(self._affine(stem, "gate")[..., 0]) * valid
@@ -285,7 +287,7 @@ class RNNT(nn.Module):
             run = _StraightThroughGate.apply(p)
         else:
             run = p
-        cheap, _, _ = self.cheap(stem, lengths, self._hook("cheap"))
+        cheap, _, _ = self.cheap(stem, lengths, self._hook("cheap"), final_state=False)
         expensive, _, _ = self.encoder(
             stem,
             lengths,

@@ -76,6 +76,33 @@ def test_matches_torch_lstm_gradients():
     torch.testing.assert_close(layer.bias.grad, ref.bias_hh_l0.grad, atol=1e-5, rtol=1e-4)
 
 
+def test_fused_training_path_equals_the_loop():
+    # Without a final state the stack runs PyTorch's fused kernel while gradients are
+    # recorded; outputs (zero past each length) and every gradient, through a weight hook
+    # and a time reduction, must equal the loop's.
+    torch.manual_seed(2)
+    stack = LSTMStack(6, [8, 5], [1, 2])
+    x = torch.randn(4, 9, 6)
+    lengths = torch.tensor([9, 4, 7, 1])
+    weights = {name: (2 * p).detach().requires_grad_() for name, p in stack.named_parameters()}
+    results = []
+    for final_state in (True, False):
+        y, out_lengths, state = stack(x, lengths, weights.__getitem__, final_state=final_state)
+        grads = torch.autograd.grad(y.square().sum(), list(weights.values()))
+        results.append((y, out_lengths, grads))
+        assert len(state) == (2 if final_state else 0)
+    (loop_y, loop_lengths, loop_grads), (fused_y, fused_lengths, fused_grads) = results
+    assert torch.equal(loop_lengths, fused_lengths)
+    assert torch.all(fused_y[1, 2:] == 0) and torch.all(fused_y[3, 1:] == 0)
+    torch.testing.assert_close(fused_y, loop_y, atol=1e-6, rtol=1e-5)
+    for fused, loop in zip(fused_grads, loop_grads, strict=True):
+        torch.testing.assert_close(fused, loop, atol=1e-5, rtol=1e-4)
+    # Inference keeps the loop, which streaming reproduces bit for bit.
+    with torch.no_grad():
+        inference, _, state = stack(x, lengths, final_state=False)
+        assert len(state) == 2 and torch.equal(inference, stack(x, lengths)[0])
+
+
 def test_time_reduction_concatenates_and_zero_pads():
     x = torch.arange(1.0, 11.0).reshape(1, 5, 2).repeat(2, 1, 1)
     x[1, 3:] = 99.0  # batch padding past the second utterance's length 3
