@@ -26,6 +26,7 @@ __all__ = [
     "RecipeError",
     "TrainingConfig",
     "load_recipe",
+    "recipe_from_dict",
     "preset_names",
     "with_input_dim",
 ]
@@ -333,6 +334,23 @@ def _parse(data: Any, source: str) -> Recipe:
     )
 
 
+def recipe_from_dict(data: Any, source: str) -> Recipe:
+    """A recipe from its data (a YAML file's, or ``Recipe.to_dict`` of an older version).
+
+    Keys a newer version added are filled with their defaults, so comparing
+    ``recipe_from_dict(old).to_dict()`` with a current recipe's compares what they mean.
+
+    Raises
+    ------
+    RecipeError
+        Naming ``source`` and the offending key.
+    """
+    try:
+        return _parse(data, source)
+    except (ValueError, TypeError) as error:
+        raise RecipeError(f"{source}: {error}") from None
+
+
 def with_input_dim(recipe: Recipe, n_mels: int) -> ModelConfig:
     """The recipe's model for features of ``n_mels`` bands stacked ``recipe.stack`` times."""
     return dataclasses.replace(recipe.model, input_dim=n_mels * recipe.stack)
@@ -366,7 +384,4 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: cannot read recipe ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML ({error})") from None
-    try:
-        return _parse(data, str(path))
-    except (ValueError, TypeError) as error:
-        raise RecipeError(f"{path}: {error}") from None
+    return recipe_from_dict(data, str(path))

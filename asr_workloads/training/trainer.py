@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..corpus.feature_cache import open_split
 from ..frontend import FrontEndConfig
-from ..recipe import Recipe, with_input_dim
+from ..recipe import Recipe, recipe_from_dict, with_input_dim
 from ..rnnt.fake_quant import grid_regularizer
 from ..rnnt.loss import rnnt_loss
 from ..rnnt.model import RNNT
@@ -192,7 +192,9 @@ class _Run:
             (self.out_dir / LOG).unlink(missing_ok=True)
             return
         state = torch.load(path, weights_only=False)
-        if state["recipe"] != self.recipe.to_dict():
+        # Compared by meaning: a checkpoint written before the recipe gained a field (at its
+        # default) still resumes.
+        if recipe_from_dict(state["recipe"], str(path)).to_dict() != self.recipe.to_dict():
             raise TrainingError(
                 f"{path}: was made by a different recipe; use a new output directory"
             )

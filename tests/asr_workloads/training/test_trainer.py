@@ -89,6 +89,19 @@ def test_a_checkpoint_of_another_recipe_is_refused(tiny_corpus, tmp_path):
         train(other, tiny_corpus, tmp_path, threads=1)
 
 
+def test_a_checkpoint_from_before_a_new_recipe_field_resumes(tiny_corpus, tmp_path):
+    # An older version recorded no transducer_learning_rate; its default means the same run.
+    recipe = load_recipe("tiny")
+    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, steps=4))
+    train(recipe, tiny_corpus, tmp_path, threads=1, stop_after=2)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    del state["recipe"]["train"]["transducer_learning_rate"]
+    torch.save(state, path)
+    train(recipe, tiny_corpus, tmp_path, threads=1)
+    assert load_trained(tmp_path).steps == 4
+
+
 def test_schedules():
     recipe = load_recipe("default")
     t = recipe.train
