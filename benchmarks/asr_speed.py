@@ -6,7 +6,8 @@ of ``--repeats`` runs:
 
 * one training step (forward, RNN-T + CTC loss, backward) on a batch of the recipe's size,
   utterances of ``--seconds`` seconds with 34-character transcripts, in PyTorch; and the
-  same step's parts (encoder, joint, loss) as fractions of it;
+  same step's parts (encoder, joint, loss) as fractions of it; a CTC-only step (the
+  recipe's first phase), and the recipe's training time estimated from both;
 * greedy decoding of that batch in PyTorch (batched), and of one utterance with the numpy
   model of the bundle (the host runtime's path) at float and int4: real-time factor
   (audio seconds per compute second; above 1 is faster than real time).
@@ -65,6 +66,12 @@ def main() -> None:
 
     parts: dict[str, float] = {}
 
+    def ctc_step() -> None:
+        encoded = model.encode(features, lengths)
+        log_probs = F.log_softmax(model.ctc_logits(encoded.frames), -1).transpose(0, 1)
+        F.ctc_loss(log_probs, targets, encoded.lengths, target_lengths).backward()
+        model.zero_grad(set_to_none=True)
+
     def step() -> None:
         start = time.perf_counter()
         encoded = model.encode(features, lengths)
@@ -90,9 +97,14 @@ def main() -> None:
 
     seconds = best_time(step, args.repeats)
     shares = ", ".join(f"{k} {v / seconds:.0%}" for k, v in parts.items())
+    print(f"transducer training step: {seconds:.3f} s ({shares})")
+    ctc_seconds = best_time(ctc_step, args.repeats)
+    ctc_steps = min(recipe.train.ctc_only_steps, recipe.train.steps)
+    transducer_steps = recipe.train.steps - ctc_steps
     print(
-        f"training step: {seconds:.3f} s ({shares}); "
-        f"{recipe.train.steps} steps = {seconds * recipe.train.steps / 60:.1f} min"
+        f"CTC-only step: {ctc_seconds:.3f} s; the recipe's {ctc_steps} CTC-only + "
+        f"{transducer_steps} transducer steps = "
+        f"{(ctc_steps * ctc_seconds + transducer_steps * seconds) / 60:.1f} min"
     )
 
     model.eval()
