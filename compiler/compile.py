@@ -11,8 +11,9 @@ is named in the final error.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from .lowering.dram import DramImage, Region
 from .lowering.kernels import lower_kernel, recurrent_prefix
 from .lowering.plan import Ambition, plan_kernel
 from .lowering.weights import FormatChoice
+from .quant import branch_calls
 from .quant.calibrate import observe_ranges
 from .quant.qir import QModel
 from .quant.quantize import quantize_model
@@ -62,7 +64,10 @@ class CompiledKernel:
     length: int  # instructions, halt included
     notes: tuple[str, ...]
     tags: tuple[str, ...]
-    regions: tuple[Region, ...]
+    regions: Mapping[str, Region]  # by tensor name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regions", MappingProxyType(dict(self.regions)))
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class CompiledModel:
     ambition: Ambition
 
     def region(self, kernel: str, tensor: str) -> Region:
-        return next(r for r in self.kernels[kernel].regions if r.name == f"{kernel}.{tensor}")
+        return self.kernels[kernel].regions[tensor]
 
 
 def encoder_reduction(model: Model) -> int:
@@ -110,6 +115,7 @@ def _chunk_candidates(spec: CompileSpec, reduction: int) -> list[int]:
 
 def _regions(qmodel: QModel, image: DramImage) -> dict[str, dict[str, Region]]:
     out = {}
+    shared_state: dict[str, Region] = {}  # the expensive branch's, one for all its kernels
     for kernel in qmodel.kernels.values():
         regions = {}
         for kind, names in (
@@ -118,7 +124,15 @@ def _regions(qmodel: QModel, image: DramImage) -> dict[str, dict[str, Region]]:
             ("output", kernel.outputs),
         ):
             for name in names:
-                if name not in regions:
+                if name in regions:
+                    continue
+                if kind == "state" and branch_calls.is_expensive(kernel.name):
+                    if name not in shared_state:
+                        shared_state[name] = image.reserve(
+                            f"{kernel.name}.{name}", kind, kernel.tensor(name).nbytes
+                        )
+                    regions[name] = shared_state[name]
+                else:
                     regions[name] = image.reserve(
                         f"{kernel.name}.{name}", kind, kernel.tensor(name).nbytes
                     )
@@ -136,9 +150,13 @@ def symbol_name(region: str) -> str:
 def _symbols(qmodel: QModel, regions: dict, entries: dict[str, int]) -> list[Symbol]:
     symbols = []
     kinds = {"input": SymbolKind.DATA, "state": SymbolKind.DATA, "output": SymbolKind.OUTPUT}
+    named: set[str] = set()
     for kernel in qmodel.kernels.values():
         symbols.append(Symbol(kernel.name, SymbolKind.ENTRY, entries[kernel.name]))
         for name, region in regions[kernel.name].items():
+            if region.name in named:  # a region shared with an earlier kernel
+                continue
+            named.add(region.name)
             t = kernel.tensor(name)
             symbols.append(
                 Symbol(
@@ -189,7 +207,7 @@ def _lower(
             len(done.instructions),
             tuple(done.notes),
             tuple(done.tags),
-            tuple(regions[name].values()),
+            regions[name],
         )
     program = Program.from_instructions(
         words, image.segments(), tuple(_symbols(qmodel, regions, entries))

@@ -23,6 +23,7 @@ from ..asr_workloads.text import decode as ids_to_text
 from ..errors import CompileError
 from .compile import CompiledModel
 from .manifest import FORMAT, VERSION, manifest
+from .quant import branch_calls
 from .quant.formats import quantize_activation
 from .quant.reference import encode_chunks, predictor_stepper
 
@@ -133,7 +134,7 @@ class SimulatedModel:
     def encode(self, features: np.ndarray) -> np.ndarray:
         """The encoder over an utterance from zero state, as
         :func:`edgenpu.compiler.quant.reference.encode` runs it (:func:`encode_chunks`),
-        a branching encoder's chosen frames from ``encoder_expensive``."""
+        a branching encoder's chosen frames from the ``encoder_expensive_<n>`` kernels."""
         ((name, slot),) = self.slots["encoder_chunk"]["inputs"].items()
         outputs = list(self.slots["encoder_chunk"]["outputs"])
         self.reset()
@@ -141,14 +142,15 @@ class SimulatedModel:
         def run_chunk(codes: np.ndarray) -> dict[str, np.ndarray]:
             return self.call("encoder_chunk", {name: codes})
 
-        def run_expensive(stem_row: np.ndarray) -> np.ndarray:
-            slots = self.slots["encoder_expensive"]
-            result = self.call("encoder_expensive", {next(iter(slots["inputs"])): stem_row})
-            return result[next(iter(slots["outputs"]))][0]
+        def run_group(size: int, stem_rows: np.ndarray) -> np.ndarray:
+            kernel = branch_calls.kernel_name(size)
+            slots = self.slots[kernel]
+            result = self.call(kernel, {next(iter(slots["inputs"])): stem_rows})
+            return result[next(iter(slots["outputs"]))]
 
         codes = quantize_activation(features, slot.scale)
         factor = self.manifest["time_reduction"]
-        return encode_chunks(codes, slot.shape, factor, outputs, run_chunk, run_expensive)
+        return encode_chunks(codes, slot.shape, factor, outputs, run_chunk, run_group)
 
     def greedy_decode(
         self, features: np.ndarray, max_symbols_per_frame: int = DEFAULT_MAX_SYMBOLS

@@ -21,6 +21,7 @@ from edgenpu.isa.disasm import disassemble, disassemble_word
 
 from ..errors import CompileError, EdgenpuError
 from .compile import CompiledModel, symbol_name
+from .quant import branch_calls
 
 __all__ = ["FORMAT", "HOST_PROTOCOL", "dram_image", "listing", "manifest", "write_outputs"]
 
@@ -68,12 +69,14 @@ def _kernel(compiled: CompiledModel, name: str) -> dict:
     out = {"entry": k.entry, "instructions": k.length}
     for field in ("inputs", "outputs", "state"):
         out[field] = {n: _tensor(compiled, name, n) for n in getattr(q, field)}
-    if name == "encoder_expensive":
+    if branch_calls.is_expensive(name):
         out["note"] = (
-            "a branching encoder's expensive branch: after each encoder_chunk call, for every "
-            "valid row whose gate code (encoder_chunk's third output) is >= 0, call this with "
-            "that row of stem and use its output as that row's frame instead; its state "
-            "persists between calls"
+            "a branching encoder's expensive branch over "
+            f"{q.tensor(q.inputs[0]).shape[0]} frame(s): after each encoder_chunk call, "
+            "gather the stem rows of the valid frames whose gate code (encoder_chunk's third "
+            "output) is >= 0, in order; run them through the encoder_expensive_<n> kernels, "
+            "n the binary digits of their count, largest first; their outputs replace those "
+            "frames. All of them share one state, which persists between calls"
         )
     if name == "predictor_step" and q.state == ():
         out["note"] = (

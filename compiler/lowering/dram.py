@@ -45,7 +45,7 @@ class DramImage:
     contents: dict[int, bytes] = field(default_factory=dict)
     cursor: int = 0
     reach: int = 0  # one past the furthest byte a weight load may read
-    shared: dict[str, Region] = field(default_factory=dict)
+    shared: dict[tuple[str, bytes], Region] = field(default_factory=dict)
 
     def _align(self) -> int:
         beat = self.config.dram.bandwidth_bytes_per_cycle
@@ -69,11 +69,13 @@ class DramImage:
         self.reach = max(self.reach, region.addr + max(worst_case, len(data)))
         return region
 
-    def place_once(self, name: str, kind: str, data: bytes) -> Region:
-        """``data`` as a region shared by every kernel that asks for ``name`` (a table)."""
-        if name not in self.shared:
-            self.shared[name] = self.place(name, kind, data)
-        return self.shared[name]
+    def place_once(self, name: str, kind: str, data: bytes, worst_case: int = 0) -> Region:
+        """``data`` as a region shared by every kernel that asks for ``name`` with the same
+        ``data`` (a table; the weights of kernels that differ only in frames a call)."""
+        key = (name, bytes(data))
+        if key not in self.shared:
+            self.shared[key] = self.place(name, kind, data, worst_case)
+        return self.shared[key]
 
     @property
     def size(self) -> int:

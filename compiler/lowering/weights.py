@@ -126,7 +126,7 @@ def place_weights(
     placed = []
     for index, (stream, tile) in enumerate(zip(candidates[best], tiles, strict=True)):
         worst = formats.max_encoded_size(tile.size, best, prec)
-        region = image.place(f"{weights.name}[{index}]", "weights", stream, worst)
+        region = image.place_once(f"{weights.name}[{index}]", "weights", stream, worst)
         placed.append(WeightTile(region.addr, tile.shape[0], tile.shape[1], best, prec))
     choice = FormatChoice(
         name=weights.name,

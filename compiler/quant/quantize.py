@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from ..joint_split import hoist_joint_projections
 from ..printer import format_node
 from ..shapes import SymDim
 from ..spec import CompileSpec
+from . import branch_calls
 from .calibrate import HEADROOM
 from .formats import (
     CELL_FRAC,
@@ -58,7 +59,6 @@ __all__ = ["KERNEL_NAMES", "quantize_model", "quantize_weights"]
 #: Entry point of each graph of an RNN-T.
 KERNEL_NAMES = {
     "encoder": "encoder_chunk",
-    "encoder_expensive": "encoder_expensive",
     "predictor": "predictor_step",
     "joint": "joint",
 }
@@ -490,16 +490,20 @@ def quantize_model(
     time = [d.name for v in encoder_graph.inputs for d in v.type.shape if isinstance(d, SymDim)]
     rows = dict.fromkeys(time, chunk_frames)
 
-    expensive_graph = model.graphs.get("encoder_expensive")
+    expensive_graph = model.graphs.get(branch_calls.GRAPH)
 
     def encoders_and_predictor(forced):
         encoder = _quantize_graph(encoder_graph, spec, rows, {}, ranges, forced)
-        expensive = None
+        expensive = []
         if expensive_graph is not None:
-            # A branching encoder's expensive branch: one stem frame a call, in the stem's
-            # format.
-            stem = {expensive_graph.inputs[0].name: encoder[1].formats[encoder[0].outputs[1]]}
-            expensive = _quantize_graph(expensive_graph, spec, {"E": 1}, stem, ranges, forced)
+            # A branching encoder's expensive branch, in the stem's format, one kernel per
+            # group size of gated frames (see branch_calls).
+            kernel, quantizer = encoder
+            stem_name = kernel.outputs[1]
+            stem = {expensive_graph.inputs[0].name: quantizer.formats[stem_name]}
+            for size in branch_calls.group_sizes(kernel.tensor(stem_name).shape[0]):
+                made, q = _quantize_graph(expensive_graph, spec, {"E": size}, stem, ranges, forced)
+                expensive.append((replace(made, name=branch_calls.kernel_name(size)), q))
         return encoder, expensive, _quantize_graph(model["predictor"], spec, {}, {}, ranges, forced)
 
     def output_format(made):
@@ -507,7 +511,7 @@ def quantize_model(
         return quantizer.formats[kernel.outputs[0]]
 
     (encoder, eq), expensive, (predictor, pq) = encoders_and_predictor({})
-    frames = [output_format((encoder, eq))] + ([output_format(expensive)] if expensive else [])
+    frames = [output_format((encoder, eq))] + [output_format(e) for e in expensive[:1]]
     pf = output_format((predictor, pq))
     if all(f.bits == 16 for f in (*frames, pf)) and len({f.scale for f in (*frames, pf)}) > 1:
         # Hoisted projections: the joint adds them, so all take the fraction that holds
@@ -523,6 +527,6 @@ def quantize_model(
     }
     symbols = {d.name for v in joint_graph.inputs for d in v.type.shape if isinstance(d, SymDim)}
     joint, _ = _quantize_graph(joint_graph, spec, dict.fromkeys(symbols, 1), given, ranges)
-    made = (encoder, expensive[0] if expensive else None, predictor, joint)
-    kernels = {k.name: k for k in made if k is not None}
+    made = (encoder, *(kernel for kernel, _ in expensive), predictor, joint)
+    kernels = {k.name: k for k in made}
     return QModel(kernels, chunk_frames, model.frontend, model.source)

@@ -15,7 +15,7 @@ from ..float_reference import encode as encode_float
 from ..float_reference import run as run_float
 from ..ir import Model
 from ..joint_split import PROJECTED, hoist_joint_projections
-from . import arith
+from . import arith, branch_calls
 from .formats import quantize_activation
 from .qir import QAdd, QKernel, QLinear, QLstm, QLut, QModel, QRelu, QTimeReduce
 
@@ -110,27 +110,31 @@ def encode(qmodel: QModel, features: np.ndarray) -> np.ndarray:
     (name,) = kernel.inputs
     x, out = kernel.tensor(name), kernel.tensor(kernel.outputs[0])
     state = initial_state(kernel)
-    expensive = qmodel.kernels.get("encoder_expensive")
-    expensive_state = initial_state(expensive) if expensive is not None else {}
+    # The expensive branch's kernels share one state, as they share it in DRAM.
+    expensive_state: dict[str, np.ndarray] = {}
+    for k in qmodel.kernels.values():
+        if branch_calls.is_expensive(k.name):
+            expensive_state.update(initial_state(k))
 
     def run_chunk(codes: np.ndarray) -> dict[str, np.ndarray]:
         return run_kernel(kernel, {name: codes}, state)
 
-    def run_expensive(stem_row: np.ndarray) -> np.ndarray:
-        result = run_kernel(expensive, {expensive.inputs[0]: stem_row}, expensive_state)
-        return result[expensive.outputs[0]][0]
+    def run_group(size: int, stem_rows: np.ndarray) -> np.ndarray:
+        group = qmodel.kernels[branch_calls.kernel_name(size)]
+        result = run_kernel(group, {group.inputs[0]: stem_rows}, expensive_state)
+        return result[group.outputs[0]]
 
     codes = quantize_activation(features, x.scale)
     factor = x.shape[0] // out.shape[0]
-    return encode_chunks(codes, x.shape, factor, kernel.outputs, run_chunk, run_expensive)
+    return encode_chunks(codes, x.shape, factor, kernel.outputs, run_chunk, run_group)
 
 
-def encode_chunks(codes, chunk_shape, factor, outputs, run_chunk, run_expensive) -> np.ndarray:
+def encode_chunks(codes, chunk_shape, factor, outputs, run_chunk, run_group) -> np.ndarray:
     """The host's encoder loop over an utterance's input codes: ``chunk_shape`` rows a
     call (``run_chunk(codes) -> outputs``), the last chunk zero-padded and the frames
     computed from padding dropped; ``factor`` input rows per output frame. A branching
-    encoder's valid frames whose gate code is >= 0 are replaced by
-    ``run_expensive(stem row)`` (:func:`choose_branches`)."""
+    encoder's valid frames whose gate code is >= 0 are replaced by the expensive branch's
+    (:func:`choose_branches`)."""
     valid = -(-len(codes) // factor)
     frames: list[np.ndarray] = []
     for start in range(0, len(codes), chunk_shape[0]):
@@ -139,19 +143,22 @@ def encode_chunks(codes, chunk_shape, factor, outputs, run_chunk, run_expensive)
         chunk[: len(part)] = part
         result = run_chunk(chunk)
         rows = min(len(result[outputs[0]]), valid - sum(map(len, frames)))
-        frames.append(choose_branches(outputs, result, rows, run_expensive))
+        frames.append(choose_branches(outputs, result, rows, run_group))
     return np.concatenate(frames)[:valid]
 
 
-def choose_branches(outputs, result: Mapping[str, np.ndarray], rows: int, run_expensive):
+def choose_branches(outputs, result: Mapping[str, np.ndarray], rows: int, run_group):
     """One encoder chunk's frames as the host assembles them: the first ``rows`` frames (the
-    valid ones), each replaced by ``run_expensive(stem row)`` where a branching encoder's
-    gate code (its third output) is >= 0; a plain encoder's frames as they are."""
+    valid ones); where a branching encoder's gate code (its third output) is >= 0, the
+    expensive branch's output for that row of the stem (its second output), run in groups
+    (``run_group(size, stem rows)``, :func:`.branch_calls.run_groups`); a plain encoder's
+    frames as they are."""
     frames = np.array(result[outputs[0]][:rows])
     if len(outputs) == 3:
         stem, gate = result[outputs[1]], result[outputs[2]]
-        for t in np.flatnonzero(gate[:rows, 0] >= 0):
-            frames[t] = run_expensive(stem[t : t + 1])
+        chosen = np.flatnonzero(gate[:rows, 0] >= 0)
+        if chosen.size:
+            frames[chosen] = branch_calls.run_groups(stem[chosen], run_group)
     return frames
 
 
