@@ -2,14 +2,15 @@
 greedy search makes, counted on real recordings.
 
 Run ``python benchmarks/recognizer_traffic.py [WAV ...] [--bundle int4_sparse] [--config
-default]``; without WAV files it reads the spoken digits beside the project
-(``../shared/data/fsdd/recordings``, the first 8 of speaker jackson). The bundle is compiled
-twice, with the joint's input projections hoisted into the encoder and predictor (the
-default) and without, and each version transcribes the recordings through the compiled
-kernels in the functional simulator (:class:`edgenpu.compiler.host.SimulatedModel`). It
-prints, per second of audio: kernel calls of each entry point, weight and all DRAM bytes
-read, and modeled cycles (each kernel's performance-model cycles on one call, times its
-calls: the cycles of a call vary a little with its data), and the transcripts.
+default]``; ``--bundle`` is a committed bundle's name or a bundle's ``.yaml``. Without WAV
+files it reads the spoken digits beside the project (``../shared/data/fsdd/recordings``,
+the first 8 of speaker jackson). The bundle is compiled twice, with the joint's input
+projections hoisted into the encoder and predictor (the default) and without, and each
+version transcribes the recordings through the compiled kernels in the functional
+simulator (:class:`edgenpu.compiler.host.SimulatedModel`). It prints, per second of audio:
+kernel calls of each entry point, weight and all DRAM bytes read, and modeled cycles (each
+kernel's performance-model cycles on one call, times its calls: the cycles of a call vary a
+little with its data), and the transcripts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from edgenpu.asr_workloads.wav import read_wav
 from edgenpu.compiler.compile import compile_model
 from edgenpu.compiler.frontends.bundle_frontend import from_bundle
 from edgenpu.compiler.host import SimulatedModel
+from edgenpu.compiler.quant import branch_calls
 from edgenpu.compiler.report import compile_report
 from edgenpu.compiler.spec import CompileSpec
 from edgenpu.config import load_config
@@ -52,7 +54,9 @@ def main() -> None:
     wavs = args.wavs or sorted(FSDD.glob("*_jackson_*.wav"))[:8]
     if not wavs:
         parser.error(f"no WAV files given and none in {FSDD}")
-    path = ROOT / "asr_workloads" / "checkpoints" / f"{args.bundle}.yaml"
+    path = Path(args.bundle)
+    if path.suffix != ".yaml":
+        path = ROOT / "asr_workloads" / "checkpoints" / f"{args.bundle}.yaml"
     model = from_bundle(load_bundle(path), source=path.name)
     config = load_config(args.config)
     audio = [read_wav(w) for w in wavs]
@@ -73,6 +77,9 @@ def main() -> None:
         )
         label = "yes" if hoist else "no"
         print(f"{label:<12} {rates:>28} {weight:>12,.0f} {dram:>14,.0f} {cycles:>12,.0f}")
+        expensive = sum(n for k, n in host.calls.items() if branch_calls.is_expensive(k))
+        if expensive:
+            print(f"{'':<12} expensive-branch calls/s: {expensive / seconds:.1f}")
         print(f"{'':<12} transcripts: {texts}")
 
 
