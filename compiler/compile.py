@@ -124,18 +124,15 @@ def _regions(qmodel: QModel, image: DramImage) -> dict[str, dict[str, Region]]:
             ("output", kernel.outputs),
         ):
             for name in names:
-                if name in regions:
-                    continue
-                if kind == "state" and branch_calls.is_expensive(kernel.name):
-                    if name not in shared_state:
-                        shared_state[name] = image.reserve(
-                            f"{kernel.name}.{name}", kind, kernel.tensor(name).nbytes
-                        )
+                shared = kind == "state" and branch_calls.is_expensive(kernel.name)
+                if shared and name in shared_state:
                     regions[name] = shared_state[name]
-                else:
+                elif name not in regions:
                     regions[name] = image.reserve(
                         f"{kernel.name}.{name}", kind, kernel.tensor(name).nbytes
                     )
+                    if shared:
+                        shared_state[name] = regions[name]
         out[kernel.name] = regions
     return out
 
