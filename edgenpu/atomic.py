@@ -28,10 +28,19 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(temp)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    # The only way to read the umask is to set it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:

@@ -25,3 +25,11 @@ def test_a_failed_write_keeps_the_previous_file_and_no_temporary(tmp_path):
         raise RuntimeError("disk full")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_the_target_gets_the_mode_a_plain_write_would(tmp_path):
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    target = tmp_path / "out.bin"
+    write_atomically(target, b"x")
+    assert target.stat().st_mode == plain.stat().st_mode
