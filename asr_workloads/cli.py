@@ -370,8 +370,15 @@ def transcribe(model_path: Path, wavs: tuple[Path, ...]) -> None:
     is_flag=True,
     help="Also write onnxruntime's quantize_dynamic int8 graphs under peer/.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["trained", "int8", "int4"]),
+    default="trained",
+    show_default=True,
+    help="Weights as trained, or a float model quantized after training.",
+)
 @_one_line_errors
-def export(run_dir: Path, out_dir: Path, peer: bool) -> None:
+def export(run_dir: Path, out_dir: Path, peer: bool, precision: str) -> None:
     """Export a trained model as a bundle (.npz + .yaml) and as ONNX graphs."""
     _require_torch()
     from .bundle import save_bundle
@@ -380,13 +387,18 @@ def export(run_dir: Path, out_dir: Path, peer: bool) -> None:
     from .training.trained import load_trained, to_bundle
 
     trained = load_trained(run_dir)
-    bundle = to_bundle(trained)
+    if precision != "trained" and trained.precision is not None:
+        raise click.UsageError(
+            f"{run_dir}: was trained for {trained.precision}; --precision quantizes float models"
+        )
+    post_training = None if precision == "trained" else precision
+    bundle = to_bundle(trained, precision=post_training)
     out_dir.mkdir(parents=True, exist_ok=True)
     yaml_path, _ = save_bundle(bundle, out_dir / trained.recipe["name"])
     click.echo(f"bundle: {yaml_path}")
     click.echo(weight_sizes(bundle).table())
     try:
-        paths = export_onnx(trained.model(precision=True), out_dir)
+        paths = export_onnx(trained.model(precision=post_training or True), out_dir)
     except ExportError as error:
         click.echo(f"onnx: skipped ({error})")
         return

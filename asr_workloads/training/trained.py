@@ -114,8 +114,11 @@ def load_trained(path: str | Path) -> TrainedModel:
         raise TrainingError(f"{path}: not a trained edgenpu model ({error})") from None
 
 
-def to_bundle(trained: TrainedModel, metadata: dict[str, Any] | None = None) -> Bundle:
-    """The bundled form of ``trained`` at its training precision."""
+def to_bundle(
+    trained: TrainedModel, metadata: dict[str, Any] | None = None, precision: str | None = None
+) -> Bundle:
+    """The bundled form of ``trained`` at its training precision, or quantized after
+    training to ``precision`` (``"int8"``, ``"int4"``; the rule fake quantization applies)."""
     model = trained.model(precision=None)
     weights = {name: w.numpy() for name, w in model.effective_parameters().items()}
     masks = {name: mask.numpy() for name, mask in trained.masks.items()}
@@ -124,8 +127,9 @@ def to_bundle(trained: TrainedModel, metadata: dict[str, Any] | None = None) -> 
         "recipe": trained.recipe["name"],
         "steps": trained.steps,
         **({"sparsity": pruning["pattern"]} if pruning else {}),
+        **({"post_training": precision} if precision else {}),
         **(metadata or {}),
     }
     return bundle_from_weights(
-        trained.config, trained.frontend, weights, trained.precision, masks, info
+        trained.config, trained.frontend, weights, precision or trained.precision, masks, info
     )

@@ -70,7 +70,14 @@ def test_train_names_a_bad_recipe_key(tmp_path, tiny_corpus):
 def test_train_without_its_init_model_is_a_usage_error(tmp_path, tiny_corpus):
     result = invoke("asr", "train", "-r", "int8", "--corpus", tiny_corpus, "-o", tmp_path)
     assert result.exit_code == 2
-    assert "recipe int8 starts from a trained 'default' model: give --init" in result.stderr
+    assert "recipe int8 starts from a trained 'long_ctc' model: give --init" in result.stderr
+
+
+def test_export_quantizes_only_float_models(tiny_run, tmp_path):
+    result = invoke("asr", "export", tiny_run, "-o", tmp_path, "--precision", "int8")
+    assert result.exit_code == 2
+    assert "was trained for int4; --precision quantizes float models" in result.stderr
+    assert not any(tmp_path.iterdir())
 
 
 def test_eval_export_and_transcribe(tiny_run, tiny_corpus, tmp_path):

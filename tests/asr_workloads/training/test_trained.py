@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,13 @@ def test_the_bundle_reproduces_the_fake_quant_model(tiny_run, tiny_corpus, tmp_p
     assert hypotheses == [
         greedy_decode(bundle, batch.features[b, :n]) for b, n in enumerate(batch.lengths)
     ]
+
+
+def test_a_float_model_bundles_quantized_after_training(tiny_run):
+    # A float model (the tiny run's raw weights) bundled at int8 holds what its post-training
+    # fake-quant model computes with.
+    trained = dataclasses.replace(load_trained(tiny_run), precision=None)
+    bundle = to_bundle(trained, precision="int8")
+    assert bundle.precision == "int8" and bundle.metadata["post_training"] == "int8"
+    for name, w in trained.model("int8").effective_parameters().items():
+        np.testing.assert_allclose(bundle.weights()[name], w.numpy(), rtol=0, atol=1e-7)
