@@ -21,14 +21,16 @@ BUNDLES = sorted(p.stem for p in CHECKPOINTS.glob("*.yaml"))
 
 
 def test_the_promised_checkpoints_are_there():
-    assert {"int8", "int4_sparse"} <= set(BUNDLES)
+    assert {"int8", "int4_sparse", "int4_2of4", "branching"} <= set(BUNDLES)
 
 
 @pytest.mark.parametrize("name", BUNDLES)
 def test_a_checkpoint_matches_its_recipe(name):
     bundle = load_bundle(CHECKPOINTS / f"{name}.yaml")
     recipe = load_recipe(bundle.metadata["recipe"])
-    assert bundle.precision == recipe.compression.precision
+    # As trained, or (a float model) quantized after training.
+    trained = bundle.metadata.get("post_training", recipe.compression.precision)
+    assert bundle.precision == trained
     assert bundle.metadata["steps"] == recipe.train.steps
     assert bundle.config.encoder == recipe.model.encoder
     assert bundle.frontend.feature_dim == bundle.config.input_dim
