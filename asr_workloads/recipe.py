@@ -26,8 +26,8 @@ __all__ = [
     "RecipeError",
     "TrainingConfig",
     "load_recipe",
-    "recipe_from_dict",
     "preset_names",
+    "recipe_from_dict",
     "with_input_dim",
 ]
 
