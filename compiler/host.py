@@ -149,8 +149,8 @@ class SimulatedModel:
             return result[next(iter(slots["outputs"]))]
 
         codes = quantize_activation(features, slot.scale)
-        factor = self.manifest["time_reduction"]
-        return encode_chunks(codes, slot.shape, factor, outputs, run_chunk, run_group)
+        frames = self.slots["encoder_chunk"]["outputs"][outputs[0]].shape
+        return encode_chunks(codes, slot.shape, frames, outputs, run_chunk, run_group)
 
     def greedy_decode(
         self, features: np.ndarray, max_symbols_per_frame: int = DEFAULT_MAX_SYMBOLS

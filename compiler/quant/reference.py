@@ -125,18 +125,18 @@ def encode(qmodel: QModel, features: np.ndarray) -> np.ndarray:
         return result[group.outputs[0]]
 
     codes = quantize_activation(features, x.scale)
-    factor = x.shape[0] // out.shape[0]
-    return encode_chunks(codes, x.shape, factor, kernel.outputs, run_chunk, run_group)
+    return encode_chunks(codes, x.shape, out.shape, kernel.outputs, run_chunk, run_group)
 
 
-def encode_chunks(codes, chunk_shape, factor, outputs, run_chunk, run_group) -> np.ndarray:
+def encode_chunks(codes, chunk_shape, frames_shape, outputs, run_chunk, run_group) -> np.ndarray:
     """The host's encoder loop over an utterance's input codes: ``chunk_shape`` rows a
-    call (``run_chunk(codes) -> outputs``), the last chunk zero-padded and the frames
-    computed from padding dropped; ``factor`` input rows per output frame. A branching
-    encoder's valid frames whose gate code is >= 0 are replaced by the expensive branch's
-    (:func:`choose_branches`)."""
+    call (``run_chunk(codes) -> outputs``, the first ``frames_shape``), the last chunk
+    zero-padded and the frames computed from padding dropped (an empty utterance makes no
+    call and has no frames). A branching encoder's valid frames whose gate code is >= 0
+    are replaced by the expensive branch's (:func:`choose_branches`)."""
+    factor = chunk_shape[0] // frames_shape[0]  # input rows per frame
     valid = -(-len(codes) // factor)
-    frames: list[np.ndarray] = []
+    frames: list[np.ndarray] = [np.zeros((0, frames_shape[1]), np.int64)]
     for start in range(0, len(codes), chunk_shape[0]):
         chunk = np.zeros(chunk_shape, np.int64)
         part = codes[start : start + chunk_shape[0]]

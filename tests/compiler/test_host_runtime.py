@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -34,10 +35,11 @@ def test_a_manifest_driven_host_decodes_as_the_reference(name, tmp_path, rng):
     from edgenpu.config import load_config
 
     qmodel = compile_model(load_model(DATA / name), load_config("tiny")).qmodel
-    for length in (7, 19):
+    for length in (0, 7, 19):  # 0: an empty utterance has no frames and no tokens
         features = rng.normal(scale=2.0, size=(length, 5))
         tokens = host.greedy_decode(features)
         assert tokens == reference.greedy_decode(qmodel, features)
+        np.testing.assert_array_equal(host.encode(features), reference.encode(qmodel, features))
     # Every call ran to its halt and the decoder made calls of all three kernels.
     assert len(host.stats) > 3 and all(s.executed for s in host.stats)
 
@@ -53,7 +55,7 @@ def test_the_compiled_bundle_transcribes_speech_like_the_bundle(tmp_path):
     )
     assert compiled.exit_code == 0 and bundle.exit_code == 0, compiled.output + bundle.output
     # The integer program and the float bundle agree on these (the README's WER table:
-    # integer and fake-quant within 0.05 points over 600 utterances).
+    # integer and fake-quant within 0.6 points over 600 utterances).
     assert compiled.output == bundle.output
     host = SimulatedModel.load(tmp_path / "out")
     audio, rate = read_wav(wavs[0])
