@@ -12,8 +12,8 @@ int8.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from bundles import bundle_path
 from timing import best_time
 
 from edgenpu.asr_workloads.bundle import load_bundle
@@ -22,7 +22,6 @@ from edgenpu.compiler.frontends.bundle_frontend import from_bundle
 from edgenpu.config import load_config
 from edgenpu.errors import CompileError
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "asr_workloads" / "checkpoints"
 MODELS = ("int4_sparse", "int8")
 CONFIGS = ("default", "tiny")
 GOAL_SECONDS = 2.0
@@ -45,7 +44,7 @@ def main() -> None:
     print(f"  {'model':<12} {'config':<8} {'seconds':>8}  result")
     results = {}
     for name in MODELS:
-        model = from_bundle(load_bundle(CHECKPOINTS / f"{name}.yaml"), source=f"{name}.yaml")
+        model = from_bundle(load_bundle(bundle_path(name)), source=f"{name}.yaml")
         for config_name in CONFIGS:
             config = load_config(config_name)
             seconds = best_time(lambda m=model, c=config: attempt(m, c), args.repeats)

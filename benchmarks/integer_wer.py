@@ -17,6 +17,8 @@ import argparse
 import time
 from pathlib import Path
 
+from bundles import bundle_path
+
 from edgenpu.asr_workloads.bundle import load_bundle
 from edgenpu.asr_workloads.corpus import open_split
 from edgenpu.asr_workloads.evaluate import evaluate_split
@@ -27,8 +29,6 @@ from edgenpu.compiler.frontends.bundle_frontend import from_bundle
 from edgenpu.compiler.quant.reference import greedy_decode as integer_decode
 from edgenpu.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,9 +38,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=600)
     parser.add_argument("--config", default="default")
     args = parser.parse_args()
-    path = Path(args.bundle)
-    if path.suffix != ".yaml":
-        path = ROOT / "asr_workloads" / "checkpoints" / f"{args.bundle}.yaml"
+    path = bundle_path(args.bundle)
     bundle = load_bundle(path)
     compiled = compile_model(from_bundle(bundle, source=path.name), load_config(args.config))
     split = open_split(args.corpus, args.split)

@@ -19,6 +19,8 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from bundles import bundle_path
+
 from edgenpu.asr_workloads.bundle import load_bundle
 from edgenpu.asr_workloads.wav import read_wav
 from edgenpu.compiler.compile import compile_model
@@ -54,9 +56,7 @@ def main() -> None:
     wavs = args.wavs or sorted(FSDD.glob("*_jackson_*.wav"))[:8]
     if not wavs:
         parser.error(f"no WAV files given and none in {FSDD}")
-    path = Path(args.bundle)
-    if path.suffix != ".yaml":
-        path = ROOT / "asr_workloads" / "checkpoints" / f"{args.bundle}.yaml"
+    path = bundle_path(args.bundle)
     model = from_bundle(load_bundle(path), source=path.name)
     config = load_config(args.config)
     audio = [read_wav(w) for w in wavs]
