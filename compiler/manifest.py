@@ -25,9 +25,10 @@ from .quant import branch_calls
 
 __all__ = ["FORMAT", "HOST_PROTOCOL", "dram_image", "listing", "manifest", "write_outputs"]
 
-#: The manifest's ``format`` field; ``version`` changes when a field changes meaning.
+#: The manifest's ``format`` field; ``version`` changes when a field changes meaning
+#: (2: a branching encoder's expensive branch is ``encoder_expensive_<n>``, run in groups).
 FORMAT = "edgenpu-compiled-model"
-VERSION = 1
+VERSION = 2
 
 #: The host's side of a call, written into every manifest.
 HOST_PROTOCOL = (

@@ -69,7 +69,7 @@ def test_a_folder_that_is_no_compiled_model_is_named(tmp_path):
     (tmp_path / "program.bin").write_bytes(b"")
     with pytest.raises(
         CompileError,
-        match="format 'other' version None; this runtime reads edgenpu-compiled-model version 1",
+        match="format 'other' version None; this runtime reads edgenpu-compiled-model version 2",
     ):
         SimulatedModel.load(tmp_path)
 
