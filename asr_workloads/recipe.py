@@ -78,6 +78,15 @@ class TrainingConfig:
         Weight of the encoder's CTC loss beside the RNN-T loss. Both are summed per utterance
         and divided by the batch size (not by the target length): without it at full scale,
         the prediction network memorises a small corpus's phrases and the encoder is ignored.
+    prune_window : int
+        0: the transducer loss runs the joint network on the whole ``T x (U+1)`` lattice. A
+        window ``S``: the pruned RNN-T loss (:mod:`.rnnt.pruned_loss`) runs it on ``S`` label
+        positions per frame, chosen by a simple joint (the CTC head's logits plus a linear
+        map of the prediction network's output, a training aid like the CTC head); a
+        transducer step then costs little more than a CTC step.
+    simple_loss_weight : float
+        Weight of the simple joint's RNN-T loss when ``prune_window`` is set (it must learn
+        the alignments that choose the windows).
     predictor_dropout : float
         Probability, at the first transducer step (``ctc_only_steps``), of zeroing an
         utterance's prediction-network output; ramps linearly to 0 at
@@ -110,6 +119,8 @@ class TrainingConfig:
     warmup_steps: int = 200
     grad_clip: float = 5.0
     ctc_weight: float = 0.5
+    prune_window: int = 0
+    simple_loss_weight: float = 0.5
     predictor_dropout: float = 0.5
     predictor_dropout_until: int = 1000
     spec_augment: dict[str, int] = dataclasses.field(
@@ -135,6 +146,8 @@ class TrainingConfig:
         _count("train.warmup_steps", self.warmup_steps, 0)
         _number("train.grad_clip", self.grad_clip, 0.0)
         _number("train.ctc_weight", self.ctc_weight, 0.0)
+        _count("train.prune_window", self.prune_window, 0)
+        _number("train.simple_loss_weight", self.simple_loss_weight, 0.0)
         _number("train.predictor_dropout", self.predictor_dropout, 0.0, 1.0)
         _count("train.predictor_dropout_until", self.predictor_dropout_until, 0)
         _count("train.ctc_only_steps", self.ctc_only_steps, 0)
@@ -314,6 +327,12 @@ def _parse(data: Any, source: str) -> Recipe:
             PruningConfig, compression["pruning"], "compression.pruning"
         )
     distillation = data.get("distillation")
+    train = from_mapping(TrainingConfig, data["train"], "train")
+    if distillation is not None and train.prune_window:
+        raise ValueError(
+            "distillation compares the joint's outputs over the whole lattice: it needs "
+            f"train.prune_window 0, not {train.prune_window}"
+        )
     return Recipe(
         name=str(data["name"]),
         description=str(data.get("description", "")),
@@ -325,7 +344,7 @@ def _parse(data: Any, source: str) -> Recipe:
         # The input width depends on the corpus's mel bands; a placeholder of 1 keeps the
         # config checkable here, and `with_input_dim` sets the real one.
         model=ModelConfig.from_dict({**model, "input_dim": 1}),
-        train=from_mapping(TrainingConfig, data["train"], "train"),
+        train=train,
         compression=from_mapping(CompressionConfig, compression, "compression"),
         distillation=None
         if distillation is None

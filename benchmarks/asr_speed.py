@@ -6,8 +6,10 @@ of ``--repeats`` runs:
 
 * one training step (forward, RNN-T + CTC loss, backward) on a batch of the recipe's size,
   utterances of ``--seconds`` seconds with 34-character transcripts, in PyTorch; and the
-  same step's parts (encoder, joint, loss) as fractions of it; a CTC-only step (the
-  recipe's first phase), and the recipe's training time estimated from both;
+  same step's parts (encoder, joint, loss) as fractions of it; the same step with the
+  pruned RNN-T loss (``--prune-window`` label positions per frame, the recipe's if it sets
+  one) and its ratio to the full step; a CTC-only step (the recipe's first phase), and the
+  recipe's training time estimated from the steps it uses;
 * greedy decoding of that batch in PyTorch (batched), and of one utterance with the numpy
   model of the bundle (the host runtime's path) at float and int4: real-time factor
   (audio seconds per compute second; above 1 is faster than real time).
@@ -32,6 +34,7 @@ from edgenpu.asr_workloads.recipe import load_recipe, with_input_dim
 from edgenpu.asr_workloads.rnnt.decode import greedy_decode
 from edgenpu.asr_workloads.rnnt.loss import rnnt_loss
 from edgenpu.asr_workloads.rnnt.model import RNNT
+from edgenpu.asr_workloads.rnnt.pruned_loss import pruned_rnnt_loss
 from edgenpu.asr_workloads.text import BLANK
 
 N_MELS = 40
@@ -45,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--prune-window", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -95,16 +99,49 @@ def main() -> None:
         parts["backward"] = time.perf_counter() - start
         model.zero_grad(set_to_none=True)
 
+    window = recipe.train.prune_window or args.prune_window
+    simple_lm = torch.nn.Linear(config.predictor.hidden[-1], config.vocab_size)
+
+    def pruned_step() -> None:
+        encoded = model.encode(features, lengths)
+        predicted, _ = model.predict(F.pad(targets, (1, 0), value=BLANK))
+        ctc_logits = model.ctc_logits(encoded.frames)
+        pruned, simple = pruned_rnnt_loss(
+            ctc_logits,
+            simple_lm(predicted),
+            lambda positions: model.joint_at(encoded.frames, predicted, positions),
+            targets,
+            encoded.lengths,
+            target_lengths,
+            window,
+        )
+        ctc = F.ctc_loss(
+            F.log_softmax(ctc_logits, -1).transpose(0, 1),
+            targets,
+            encoded.lengths,
+            target_lengths,
+            reduction="sum",
+        )
+        (pruned.sum() + 0.5 * simple.sum() + ctc).backward()
+        model.zero_grad(set_to_none=True)
+        simple_lm.zero_grad(set_to_none=True)
+
     seconds = best_time(step, args.repeats)
     shares = ", ".join(f"{k} {v / seconds:.0%}" for k, v in parts.items())
     print(f"transducer training step: {seconds:.3f} s ({shares})")
+    pruned_seconds = best_time(pruned_step, args.repeats)
+    print(
+        f"pruned transducer step (window {window}): {pruned_seconds:.3f} s, "
+        f"{seconds / pruned_seconds:.2f}x faster than the full lattice"
+    )
     ctc_seconds = best_time(ctc_step, args.repeats)
     ctc_steps = min(recipe.train.ctc_only_steps, recipe.train.steps)
     transducer_steps = recipe.train.steps - ctc_steps
+    used = pruned_seconds if recipe.train.prune_window else seconds
     print(
         f"CTC-only step: {ctc_seconds:.3f} s; the recipe's {ctc_steps} CTC-only + "
         f"{transducer_steps} transducer steps = "
-        f"{(ctc_steps * ctc_seconds + transducer_steps * seconds) / 60:.1f} min"
+        f"{(ctc_steps * ctc_seconds + transducer_steps * used) / 60:.1f} min"
     )
 
     model.eval()

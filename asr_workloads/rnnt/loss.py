@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["REDUCTIONS", "rnnt_loss"]
+__all__ = ["REDUCTIONS", "lattice_loss", "rnnt_loss", "transition_log_probs"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -94,15 +94,55 @@ def rnnt_loss(
         ``"mean"`` (over the batch, as torchaudio does), ``"sum"`` or ``"none"`` (``(B,)``).
     """
     _check(logits, targets, logit_lengths, target_lengths, blank, reduction)
-    batch, frames, nodes, _ = logits.shape
-    log_probs = logits.log_softmax(dim=-1)
-    blank_lp = log_probs[..., blank]  # (B, T, U+1)
+    blank_lp, label_lp = transition_log_probs(logits.log_softmax(dim=-1), targets, blank)
+    losses = lattice_loss(blank_lp, label_lp, logit_lengths, target_lengths)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+def transition_log_probs(
+    log_probs: torch.Tensor, targets: torch.Tensor, blank: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lattice's two transitions out of each node ``(t, u)``, from normalised logits.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        ``(B, T, U+1, V)`` log-probabilities of the classes at every node.
+    targets : torch.Tensor
+        ``(B, U)`` label ids (padding may be any class in range).
+
+    Returns
+    -------
+    tuple
+        ``blank[t, u]`` ``(B, T, U+1)`` and ``label[t, u] = log P(y_{u+1} | t, u)``
+        ``(B, T, U)``.
+    """
+    batch, frames, nodes, vocab = log_probs.shape
     # Padding labels may be anything in range; clamp keeps gather legal, and no path to the
-    # gathered end node (t, U_b) uses a label past U_b.
-    index = targets.long().clamp(0, logits.shape[-1] - 1)
+    # end node (t, U_b) uses a label past U_b.
+    index = targets.long().clamp(0, vocab - 1)
     label_lp = log_probs[:, :, :-1, :].gather(
         3, index[:, None, :, None].expand(batch, frames, nodes - 1, 1)
-    )[..., 0]  # (B, T, U)
+    )[..., 0]
+    return log_probs[..., blank], label_lp
+
+
+def lattice_loss(
+    blank_lp: torch.Tensor,
+    label_lp: torch.Tensor,
+    logit_lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
+) -> torch.Tensor:
+    """``(B,)`` negative log-likelihoods of the lattices with these transition log-probs.
+
+    ``blank_lp: (B, T, U+1)`` and ``label_lp: (B, T, U)`` as :func:`transition_log_probs`
+    returns them; lengths as for :func:`rnnt_loss` (not checked here).
+    """
+    batch, frames, _ = blank_lp.shape
     # C[t, u]: log-probability of emitting labels 1..u in a row at frame t.
     climb = torch.cat([label_lp.new_zeros(batch, frames, 1), label_lp.cumsum(dim=2)], dim=2)
 
@@ -114,12 +154,7 @@ def rnnt_loss(
         alphas.append(alpha)
     alpha = torch.stack(alphas, dim=1)  # (B, T, U+1)
 
-    rows = torch.arange(batch, device=logits.device)
+    rows = torch.arange(batch, device=blank_lp.device)
     t_end = logit_lengths.long() - 1
     u_end = target_lengths.long()
-    losses = -(alpha[rows, t_end, u_end] + blank_lp[rows, t_end, u_end])
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    return losses
+    return -(alpha[rows, t_end, u_end] + blank_lp[rows, t_end, u_end])

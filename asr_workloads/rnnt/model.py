@@ -364,6 +364,19 @@ class RNNT(nn.Module):
         p = self._affine(pred, "joint.predictor")
         return self._joint_output(e[:, :, None, :] + p[:, None, :, :])
 
+    def joint_at(
+        self, enc: torch.Tensor, pred: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """``(B, T, S, V)`` logits of frame ``t`` with the outputs ``pred[b, positions[b, t, k]]``.
+
+        The pruned RNN-T loss's joint: ``S`` label positions per frame instead of all.
+        """
+        batch, frames, window = positions.shape
+        e = self._affine(enc, "joint.encoder")
+        p = self._affine(pred, "joint.predictor")  # project before gathering: U1 rows, not T S
+        picked = p.gather(1, positions.reshape(batch, -1, 1).expand(-1, -1, p.shape[-1]))
+        return self._joint_output(e[:, :, None, :] + picked.view(batch, frames, window, -1))
+
     def joint_step(self, enc: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         """``(B, V)`` logits of one encoder frame and one predictor output per utterance."""
         return self._joint_output(

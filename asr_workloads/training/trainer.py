@@ -1,7 +1,8 @@
 """The training loop: a recipe, a feature cache and an output directory in; a model out.
 
-One step: a length-bucketed batch (SpecAugment on), the RNN-T loss plus the encoder's CTC
-loss (both summed per utterance, divided by the batch size), the prediction network's output
+One step: a length-bucketed batch (SpecAugment on), the RNN-T loss (on the whole lattice, or
+pruned to a window per frame with its simple joint's loss beside it) plus the encoder's CTC
+loss (all summed per utterance, divided by the batch size), the prediction network's output
 dropped for a ramped-off fraction of utterances early on, the branching encoder's compute
 penalty, the quantization-grid regulariser and distillation when the recipe asks; Adam with
 warm-up and cosine decay, gradient clipping, then the pruning masks re-applied. The run
@@ -28,6 +29,7 @@ from ..recipe import Recipe, recipe_from_dict, with_input_dim
 from ..rnnt.fake_quant import grid_regularizer
 from ..rnnt.loss import rnnt_loss
 from ..rnnt.model import RNNT
+from ..rnnt.pruned_loss import pruned_rnnt_loss
 from ..rnnt.pruning import Pruner
 from ..text import BLANK
 from .batches import TrainingOrder, feature_statistics, make_batch
@@ -173,7 +175,16 @@ class _Run:
                     f"from the student's"
                 )
             self.teacher = teacher.model().eval()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=recipe.train.learning_rate)
+        # The pruned loss's simple joint reads the prediction network through its own map to
+        # the vocabulary (a training aid, never bundled); zero at first, so the windows
+        # start from the CTC head's alignments alone.
+        self.simple_lm = None
+        if recipe.train.prune_window:
+            width = self.config.predictor.hidden[-1]
+            self.simple_lm = torch.nn.Linear(width, self.config.vocab_size)
+            torch.nn.init.zeros_(self.simple_lm.weight)
+            torch.nn.init.zeros_(self.simple_lm.bias)
+        self.optimizer = torch.optim.Adam(self.parameters(), lr=recipe.train.learning_rate)
         pruning = recipe.compression.pruning
         self.pruner = None if pruning is None else Pruner(self.model, pruning)
         self.order = TrainingOrder(
@@ -185,6 +196,11 @@ class _Run:
         self.step = 0
         self.seconds = 0.0  # training wall time before this process, from the checkpoint
         self._resume()
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Everything the optimizer trains: the model's parameters and the training aids'."""
+        aids = [] if self.simple_lm is None else list(self.simple_lm.parameters())
+        return [*self.model.parameters(), *aids]
 
     def _resume(self) -> None:
         path = self.out_dir / CHECKPOINT
@@ -199,6 +215,8 @@ class _Run:
                 f"{path}: was made by a different recipe; use a new output directory"
             )
         self.model.load_state_dict(state["model"])
+        if self.simple_lm is not None:
+            self.simple_lm.load_state_dict(state["simple_lm"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.pruner is not None:
             self.pruner.load_state_dict(state["pruner"])
@@ -219,6 +237,7 @@ class _Run:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "pruner": None if self.pruner is None else self.pruner.state_dict(),
+                "simple_lm": None if self.simple_lm is None else self.simple_lm.state_dict(),
                 "step": self.step,
                 "seconds": seconds,
             },
@@ -238,6 +257,7 @@ class _Run:
         size = len(batch.lengths)
 
         encoded = model.encode(features, lengths)
+        ctc_logits = model.ctc_logits(encoded.frames)
         losses = {}
         ctc_only = step < recipe.train.ctc_only_steps
         if not ctc_only:
@@ -247,13 +267,24 @@ class _Run:
             if drop > 0:
                 keep = torch.from_numpy(rng.random(size) >= drop).float()
                 predicted = predicted * keep[:, None, None]
-            logits = model.joint(encoded.frames, predicted)
-            losses["rnnt"] = (
-                rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="sum") / size
-            )
+            if self.simple_lm is None:
+                logits = model.joint(encoded.frames, predicted)
+                rnnt = rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="none")
+            else:
+                rnnt, simple = pruned_rnnt_loss(
+                    ctc_logits,
+                    self.simple_lm(predicted),
+                    lambda positions: model.joint_at(encoded.frames, predicted, positions),
+                    targets,
+                    encoded.lengths,
+                    target_lengths,
+                    recipe.train.prune_window,
+                )
+                losses["simple"] = recipe.train.simple_loss_weight * simple.sum() / size
+            losses["rnnt"] = rnnt.sum() / size
         ctc_weight = 1.0 if ctc_only else recipe.train.ctc_weight
         if ctc_weight > 0:
-            log_probs = F.log_softmax(model.ctc_logits(encoded.frames), dim=-1)
+            log_probs = F.log_softmax(ctc_logits, dim=-1)
             ctc = F.ctc_loss(
                 log_probs.transpose(0, 1),
                 targets,
@@ -298,7 +329,7 @@ class _Run:
         total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), recipe.train.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(self.parameters(), recipe.train.grad_clip)
         self.optimizer.step()
         if self.pruner is not None:
             self.pruner.apply()

@@ -41,6 +41,14 @@ def test_input_width_comes_from_the_corpus_bands():
             lambda r: r["train"].update(transducer_learning_rate=1e-3, ctc_only_steps=0),
             "train.transducer_learning_rate needs a CTC phase and a transducer phase",
         ),
+        (lambda r: r["train"].update(prune_window=-1), "train.prune_window must be an integer"),
+        (
+            lambda r: r.update(
+                distillation={"teacher": "teacher"}, train={"steps": 9, "prune_window": 4}
+            ),
+            "distillation compares the joint's outputs over the whole lattice: it needs "
+            "train.prune_window 0, not 4",
+        ),
         (lambda r: r.pop("corpus"), "missing key corpus"),
         (lambda r: r["frontend"].update(n_mels=80), "unknown key frontend.n_mels"),
         (

@@ -106,6 +106,9 @@ def test_shapes_and_lengths():
     logits = model.joint(encoded.frames, pred)
     assert logits.shape == (3, 3, 4, VOCAB)
     torch.testing.assert_close(model.joint_step(encoded.frames[:, 1], pred[:, 2]), logits[:, 1, 2])
+    positions = torch.tensor([[[0, 1], [1, 2], [2, 3]], [[0, 1], [0, 1], [3, 2]], [[1, 0]] * 3])
+    windowed = model.joint_at(encoded.frames, pred, positions)
+    torch.testing.assert_close(windowed, logits.gather(2, positions[..., None].expand_as(windowed)))
     assert model.ctc_logits(encoded.frames).shape == (3, 3, VOCAB)
 
 

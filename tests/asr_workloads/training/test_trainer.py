@@ -64,9 +64,27 @@ def test_the_loss_falls(tiny_run, tiny_corpus):
     assert all(np.isfinite(r["loss"]) for r in log)
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tiny_corpus, tmp_path):
+def test_the_loss_falls_with_the_pruned_transducer_loss(tiny_corpus, tmp_path):
     recipe = load_recipe("tiny")
-    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, steps=14))
+    pruned = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, prune_window=2))
+    train(pruned, tiny_corpus, tmp_path, threads=1)
+    trained = load_trained(tmp_path)
+    torch.manual_seed(recipe.seed)
+    untrained = RNNT(trained.config).eval()
+    # Judged by the full lattice's loss: the windows must have followed real alignments.
+    before = _mean_loss(untrained, tiny_corpus, trained.frontend)
+    after = _mean_loss(trained.model(), tiny_corpus, trained.frontend)
+    assert after < 0.8 * before, (before, after)
+    log = read_log(tmp_path)
+    assert all(r["simple"] > 0 and np.isfinite(r["rnnt"]) for r in log)
+
+
+@pytest.mark.parametrize("prune_window", [0, 2])
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_corpus, tmp_path, prune_window):
+    recipe = load_recipe("tiny")
+    recipe = dataclasses.replace(
+        recipe, train=dataclasses.replace(recipe.train, steps=14, prune_window=prune_window)
+    )
     train(recipe, tiny_corpus, tmp_path / "whole", threads=1)
     train(recipe, tiny_corpus, tmp_path / "parts", threads=1, stop_after=7)
     assert not (tmp_path / "parts" / "model.pt").exists()
