@@ -46,6 +46,10 @@ class TrainedModel:
         Wall time of training, summed over resumed runs (None if not recorded).
     source : str
         The file it was read from.
+    aids : dict
+        State dicts of training aids outside the model by name (``"simple_lm"``, the pruned
+        loss's simple joint), so that a fine-tune continues the objective its parent
+        trained with instead of restarting them (never bundled).
     """
 
     config: ModelConfig
@@ -57,6 +61,7 @@ class TrainedModel:
     steps: int
     seconds: float | None
     source: str
+    aids: dict[str, dict[str, torch.Tensor]] = dataclasses.field(default_factory=dict)
 
     def model(self, precision: str | None | bool = True) -> RNNT:
         """An :class:`RNNT` in eval mode with the weights and masks installed.
@@ -73,9 +78,14 @@ class TrainedModel:
 
 
 def trained_payload(
-    model: RNNT, frontend: FrontEndConfig, recipe: Recipe, steps: int, seconds: float
+    model: RNNT,
+    frontend: FrontEndConfig,
+    recipe: Recipe,
+    steps: int,
+    seconds: float,
+    aids: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> dict:
-    """What ``model.pt`` stores for a finished ``model``."""
+    """What ``model.pt`` stores for a finished ``model`` (and its training ``aids``)."""
     return {
         "config": model.config.to_dict(),
         "frontend": frontend.to_dict(),
@@ -85,6 +95,7 @@ def trained_payload(
         "masks": {name: mask != 0 for name, mask in model.masks.items()},
         "steps": steps,
         "seconds": seconds,
+        "aids": dict(aids or {}),
     }
 
 
@@ -109,6 +120,7 @@ def load_trained(path: str | Path) -> TrainedModel:
             steps=data["steps"],
             seconds=data.get("seconds"),
             source=str(path),
+            aids=data.get("aids", {}),
         )
     except (KeyError, ValueError, TypeError, RuntimeError) as error:
         raise TrainingError(f"{path}: not a trained edgenpu model ({error})") from None

@@ -176,14 +176,17 @@ class _Run:
                 )
             self.teacher = teacher.model().eval()
         # The pruned loss's simple joint reads the prediction network through its own map to
-        # the vocabulary (a training aid, never bundled); zero at first, so the windows
-        # start from the CTC head's alignments alone.
+        # the vocabulary (a training aid, never bundled): the parent's when it has one (a
+        # fresh one would send its large early gradients through the CTC head into the
+        # trained encoder), else zero, so the windows start from the CTC head's alignments.
         self.simple_lm = None
         if recipe.train.prune_window:
             width = self.config.predictor.hidden[-1]
             self.simple_lm = torch.nn.Linear(width, self.config.vocab_size)
             torch.nn.init.zeros_(self.simple_lm.weight)
             torch.nn.init.zeros_(self.simple_lm.bias)
+            if init is not None and "simple_lm" in init.aids:
+                self.simple_lm.load_state_dict(init.aids["simple_lm"])
         self.optimizer = torch.optim.Adam(self.parameters(), lr=recipe.train.learning_rate)
         pruning = recipe.compression.pruning
         self.pruner = None if pruning is None else Pruner(self.model, pruning)
@@ -196,6 +199,10 @@ class _Run:
         self.step = 0
         self.seconds = 0.0  # training wall time before this process, from the checkpoint
         self._resume()
+
+    def aids(self) -> dict[str, dict[str, torch.Tensor]]:
+        """State dicts of the training aids outside the model, by name."""
+        return {} if self.simple_lm is None else {"simple_lm": self.simple_lm.state_dict()}
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """Everything the optimizer trains: the model's parameters and the training aids'."""
@@ -216,7 +223,7 @@ class _Run:
             )
         self.model.load_state_dict(state["model"])
         if self.simple_lm is not None:
-            self.simple_lm.load_state_dict(state["simple_lm"])
+            self.simple_lm.load_state_dict(state["aids"]["simple_lm"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.pruner is not None:
             self.pruner.load_state_dict(state["pruner"])
@@ -237,7 +244,7 @@ class _Run:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "pruner": None if self.pruner is None else self.pruner.state_dict(),
-                "simple_lm": None if self.simple_lm is None else self.simple_lm.state_dict(),
+                "aids": self.aids(),
                 "step": self.step,
                 "seconds": seconds,
             },
@@ -404,7 +411,7 @@ def train(
             return out_dir / CHECKPOINT
     run.model.set_precision(recipe.compression.precision)
     payload = trained_payload(
-        run.model, run.frontend, recipe, run.step, round(time.monotonic() - started, 1)
+        run.model, run.frontend, recipe, run.step, round(time.monotonic() - started, 1), run.aids()
     )
     atomic_save(payload, out_dir / MODEL)
     return out_dir / MODEL

@@ -79,6 +79,22 @@ def test_the_loss_falls_with_the_pruned_transducer_loss(tiny_corpus, tmp_path):
     assert all(r["simple"] > 0 and np.isfinite(r["rnnt"]) for r in log)
 
 
+def test_a_fine_tune_continues_its_parents_simple_joint(tiny_corpus, tmp_path):
+    recipe = load_recipe("tiny")
+    pruned = dataclasses.replace(
+        recipe, train=dataclasses.replace(recipe.train, steps=12, prune_window=2)
+    )
+    train(pruned, tiny_corpus, tmp_path / "parent", threads=1)
+    parent = load_trained(tmp_path / "parent").aids["simple_lm"]["weight"]
+    rate = pruned.train.learning_rate
+    assert float(parent.abs().max()) > 5 * rate  # it has learnt: zero is far away
+    child = dataclasses.replace(pruned, train=dataclasses.replace(pruned.train, steps=1))
+    train(child, tiny_corpus, tmp_path / "child", init_dir=tmp_path / "parent", threads=1)
+    # One Adam step moves each weight by about the learning rate at most.
+    moved = load_trained(tmp_path / "child").aids["simple_lm"]["weight"] - parent
+    assert float(moved.abs().max()) <= 1.5 * rate
+
+
 @pytest.mark.parametrize("prune_window", [0, 2])
 def test_an_interrupted_run_resumes_to_the_same_weights(tiny_corpus, tmp_path, prune_window):
     recipe = load_recipe("tiny")
