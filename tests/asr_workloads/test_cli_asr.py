@@ -70,7 +70,7 @@ def test_train_names_a_bad_recipe_key(tmp_path, tiny_corpus):
 def test_train_without_its_init_model_is_a_usage_error(tmp_path, tiny_corpus):
     result = invoke("asr", "train", "-r", "int8", "--corpus", tiny_corpus, "-o", tmp_path)
     assert result.exit_code == 2
-    assert "recipe int8 starts from a trained 'long_ctc' model: give --init" in result.stderr
+    assert "recipe int8 starts from a trained 'default' model: give --init" in result.stderr
 
 
 def test_export_quantizes_only_float_models(tiny_run, tmp_path):
