@@ -82,8 +82,8 @@ class TrainingConfig:
         0: the transducer loss runs the joint network on the whole ``T x (U+1)`` lattice. A
         window ``S``: the pruned RNN-T loss (:mod:`.rnnt.pruned_loss`) runs it on ``S`` label
         positions per frame, chosen by a simple joint (the CTC head's logits plus a linear
-        map of the prediction network's output, a training aid like the CTC head); a
-        transducer step then costs little more than a CTC step.
+        map of the prediction network's output, a training aid like the CTC head). On the
+        default model a transducer step then costs 2 CTC-only steps instead of 3.6.
     simple_loss_weight : float
         Weight of the simple joint's RNN-T loss when ``prune_window`` is set (it must learn
         the alignments that choose the windows).
