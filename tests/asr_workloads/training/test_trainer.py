@@ -180,7 +180,8 @@ def test_distillation_from_a_trained_teacher(tiny_run, tiny_corpus, tmp_path):
     assert all(r["distill"] > 0 and np.isfinite(r["distill"]) for r in log)
 
 
-def test_a_branching_model_trains_with_its_compute_penalty(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("prune_window", [0, 2])
+def test_a_branching_model_trains_with_its_compute_penalty(tiny_corpus, tmp_path, prune_window):
     recipe = load_recipe("tiny")
     model = ModelConfig.from_dict(
         {
@@ -193,7 +194,12 @@ def test_a_branching_model_trains_with_its_compute_penalty(tiny_corpus, tmp_path
         recipe,
         model=model,
         train=dataclasses.replace(
-            recipe.train, steps=4, log_every=1, compute_penalty_start=1, compute_penalty_ramp=2
+            recipe.train,
+            steps=4,
+            log_every=1,
+            compute_penalty_start=1,
+            compute_penalty_ramp=2,
+            prune_window=prune_window,
         ),
     )
     assert [compute_penalty_scale(s, branching) for s in range(4)] == [0.0, 0.5, 1.0, 1.0]
