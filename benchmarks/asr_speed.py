@@ -8,8 +8,9 @@ of ``--repeats`` runs:
   utterances of ``--seconds`` seconds with 34-character transcripts, in PyTorch; and the
   same step's parts (encoder, joint, loss) as fractions of it; the same step with the
   pruned RNN-T loss (``--prune-window`` label positions per frame, the recipe's if it sets
-  one) and its ratio to the full step; a CTC-only step (the recipe's first phase), and the
-  recipe's training time estimated from the steps it uses;
+  one) and its ratio to the full step, and that step again under bfloat16 autocast (recipe
+  key ``train.bfloat16``); a CTC-only step (the recipe's first phase), and the recipe's
+  training time estimated from the steps it uses, at the precision it trains in;
 * greedy decoding of that batch in PyTorch (batched), and of one utterance with the numpy
   model of the bundle (the host runtime's path) at float and int4: real-time factor
   (audio seconds per compute second; above 1 is faster than real time).
@@ -70,10 +71,18 @@ def main() -> None:
 
     parts: dict[str, float] = {}
 
-    def ctc_step() -> None:
-        encoded = model.encode(features, lengths)
-        log_probs = F.log_softmax(model.ctc_logits(encoded.frames), -1).transpose(0, 1)
-        F.ctc_loss(log_probs, targets, encoded.lengths, target_lengths).backward()
+    def ctc_loss(ctc_logits: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
+        log_probs = F.log_softmax(ctc_logits.float(), -1).transpose(0, 1)
+        return F.ctc_loss(log_probs, targets, frame_lengths, target_lengths, reduction="sum")
+
+    def autocast(bfloat16: bool) -> torch.autocast:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16)
+
+    def ctc_step(bfloat16: bool = False) -> None:
+        with autocast(bfloat16):
+            encoded = model.encode(features, lengths)
+            ctc_logits = model.ctc_logits(encoded.frames)
+        ctc_loss(ctc_logits, encoded.lengths).backward()
         model.zero_grad(set_to_none=True)
 
     def step() -> None:
@@ -86,13 +95,7 @@ def main() -> None:
         parts["joint"] = time.perf_counter() - start
         start = time.perf_counter()
         loss = rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="sum")
-        ctc = F.ctc_loss(
-            F.log_softmax(model.ctc_logits(encoded.frames), -1).transpose(0, 1),
-            targets,
-            encoded.lengths,
-            target_lengths,
-            reduction="sum",
-        )
+        ctc = ctc_loss(model.ctc_logits(encoded.frames), encoded.lengths)
         parts["losses"] = time.perf_counter() - start
         start = time.perf_counter()
         (loss + ctc).backward()
@@ -102,26 +105,27 @@ def main() -> None:
     window = recipe.train.prune_window or args.prune_window
     simple_lm = torch.nn.Linear(config.predictor.hidden[-1], config.vocab_size)
 
-    def pruned_step() -> None:
-        encoded = model.encode(features, lengths)
+    def pruned_step(bfloat16: bool = False) -> None:
+        # As the trainer runs it: the networks optionally under bfloat16 autocast, the
+        # prediction network's recurrence and the losses in float32.
+        def joint_at(positions: torch.Tensor) -> torch.Tensor:
+            with autocast(bfloat16):
+                return model.joint_at(encoded.frames, predicted, positions).float()
+
+        with autocast(bfloat16):
+            encoded = model.encode(features, lengths)
+            ctc_logits = model.ctc_logits(encoded.frames).float()
         predicted, _ = model.predict(F.pad(targets, (1, 0), value=BLANK))
-        ctc_logits = model.ctc_logits(encoded.frames)
         pruned, simple = pruned_rnnt_loss(
             ctc_logits,
             simple_lm(predicted),
-            lambda positions: model.joint_at(encoded.frames, predicted, positions),
+            joint_at,
             targets,
             encoded.lengths,
             target_lengths,
             window,
         )
-        ctc = F.ctc_loss(
-            F.log_softmax(ctc_logits, -1).transpose(0, 1),
-            targets,
-            encoded.lengths,
-            target_lengths,
-            reduction="sum",
-        )
+        ctc = ctc_loss(ctc_logits, encoded.lengths)
         (pruned.sum() + 0.5 * simple.sum() + ctc).backward()
         model.zero_grad(set_to_none=True)
         simple_lm.zero_grad(set_to_none=True)
@@ -134,12 +138,20 @@ def main() -> None:
         f"pruned transducer step (window {window}): {pruned_seconds:.3f} s, "
         f"{seconds / pruned_seconds:.2f}x faster than the full lattice"
     )
-    ctc_seconds = best_time(ctc_step, args.repeats)
+    bfloat16_seconds = best_time(lambda: pruned_step(bfloat16=True), args.repeats)
+    print(
+        f"the same under bfloat16 autocast: {bfloat16_seconds:.3f} s, "
+        f"{pruned_seconds / bfloat16_seconds:.2f}x faster than float32"
+    )
+    ctc_seconds = best_time(lambda: ctc_step(recipe.train.bfloat16), args.repeats)
     ctc_steps = min(recipe.train.ctc_only_steps, recipe.train.steps)
     transducer_steps = recipe.train.steps - ctc_steps
     used = pruned_seconds if recipe.train.prune_window else seconds
+    if recipe.train.bfloat16:
+        used *= bfloat16_seconds / pruned_seconds
+    precision = " (bfloat16)" if recipe.train.bfloat16 else ""
     print(
-        f"CTC-only step: {ctc_seconds:.3f} s; the recipe's {ctc_steps} CTC-only + "
+        f"CTC-only step{precision}: {ctc_seconds:.3f} s; the recipe's {ctc_steps} CTC-only + "
         f"{transducer_steps} transducer steps = "
         f"{(ctc_steps * ctc_seconds + transducer_steps * used) / 60:.1f} min"
     )

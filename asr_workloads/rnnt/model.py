@@ -54,8 +54,8 @@ class Encoded(NamedTuple):
     def expensive_fraction(self) -> torch.Tensor:
         """Mean gate probability over all valid frames of the batch (differentiable).
 
-        The branching encoder's compute penalty: the expected fraction of frames on which
-        the expensive branch runs (the trainer adds ``branching.penalty`` times this).
+        The expected fraction of frames on which the expensive branch runs: what the
+        trainer's compute penalty (``branching.penalty`` and ``budget``) acts on.
         """
         if self.gate is None:
             raise ValueError("expensive_fraction needs a branching encoder's gate")

@@ -80,7 +80,11 @@ def _run(projected, w_hh, h, c, update, keep: bool, blend_every: bool = False):
 
 
 class _Recurrence(torch.autograd.Function):
+    # Under bfloat16 autocast the recurrence still runs in float32: its hand-written backward
+    # multiplies saved activations by the float32 weights, and the cell state accumulates
+    # over every frame.
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     def forward(ctx, projected, w_hh, h0, c0, update, blend_every):
         outputs, h, c, saved, blend = _run(
             projected, w_hh, h0, c0, update, keep=True, blend_every=blend_every
@@ -92,6 +96,7 @@ class _Recurrence(torch.autograd.Function):
         return outputs, h, c
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, d_outputs, d_h, d_c):
         w_hh, act, tanh_c, h_prev, c_prev, update = ctx.saved_tensors
         frames, batch, width = act.shape

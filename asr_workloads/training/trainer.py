@@ -200,6 +200,10 @@ class _Run:
         self.seconds = 0.0  # training wall time before this process, from the checkpoint
         self._resume()
 
+    def autocast(self) -> torch.autocast:
+        """The context the networks run in: bfloat16 autocast if the recipe asks for it."""
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.recipe.train.bfloat16)
+
     def aids(self) -> dict[str, dict[str, torch.Tensor]]:
         """State dicts of the training aids outside the model, by name."""
         return {} if self.simple_lm is None else {"simple_lm": self.simple_lm.state_dict()}
@@ -251,7 +255,8 @@ class _Run:
             self.out_dir / CHECKPOINT,
         )
 
-    def losses(self, step: int) -> dict[str, torch.Tensor]:
+    def losses(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """Step ``step``'s weighted losses by name, and what else it measured by name."""
         recipe, model = self.recipe, self.model
         rng = np.random.default_rng([recipe.seed, step, 1])
         batch = make_batch(
@@ -263,8 +268,10 @@ class _Run:
         target_lengths = torch.from_numpy(batch.target_lengths)
         size = len(batch.lengths)
 
-        encoded = model.encode(features, lengths)
-        ctc_logits = model.ctc_logits(encoded.frames)
+        # The networks may run under bfloat16 autocast; every loss is taken in float32.
+        with self.autocast():
+            encoded = model.encode(features, lengths)
+            ctc_logits = model.ctc_logits(encoded.frames).float()
         losses = {}
         ctc_only = step < recipe.train.ctc_only_steps
         if not ctc_only:
@@ -275,13 +282,19 @@ class _Run:
                 keep = torch.from_numpy(rng.random(size) >= drop).float()
                 predicted = predicted * keep[:, None, None]
             if self.simple_lm is None:
-                logits = model.joint(encoded.frames, predicted)
+                with self.autocast():
+                    logits = model.joint(encoded.frames, predicted).float()
                 rnnt = rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="none")
             else:
+
+                def joint_at(positions: torch.Tensor) -> torch.Tensor:
+                    with self.autocast():
+                        return model.joint_at(encoded.frames, predicted, positions).float()
+
                 rnnt, simple = pruned_rnnt_loss(
                     ctc_logits,
                     self.simple_lm(predicted),
-                    lambda positions: model.joint_at(encoded.frames, predicted, positions),
+                    joint_at,
                     targets,
                     encoded.lengths,
                     target_lengths,
@@ -302,9 +315,17 @@ class _Run:
                 zero_infinity=True,
             )
             losses["ctc"] = ctc_weight * ctc / size
+        measures = {}
         if self.config.branching is not None:
-            weight = self.config.branching.penalty * compute_penalty_scale(step, recipe)
-            losses["compute"] = weight * encoded.expensive_fraction
+            branching = self.config.branching
+            fraction = encoded.expensive_fraction.float()
+            weight = branching.penalty * compute_penalty_scale(step, recipe)
+            if branching.budget is None:
+                losses["compute"] = weight * fraction
+            else:
+                losses["compute"] = weight * (fraction - branching.budget) ** 2
+            # Logged apart from the penalty, which is zero before the penalty starts.
+            measures["expensive_fraction"] = float(fraction.detach())
         compression = recipe.compression
         if compression.precision is not None and compression.grid_weight > 0:
             losses["grid"] = compression.grid_weight * grid_regularizer(
@@ -320,7 +341,7 @@ class _Run:
             losses["distill"] = distill.weight * _distillation_loss(
                 logits, t_logits, mask, distill.temperature
             )
-        return losses
+        return losses, measures
 
     def train_step(self) -> dict[str, float]:
         recipe, step = self.recipe, self.step
@@ -332,7 +353,7 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step, recipe)
         self.model.train()
-        losses = self.losses(step)
+        losses, measures = self.losses(step)
         total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -343,7 +364,10 @@ class _Run:
         self.step += 1
         record = {k: float(v.detach()) for k, v in losses.items()}
         record.update(
-            loss=float(total.detach()), grad_norm=float(norm), lr=learning_rate(step, recipe)
+            measures,
+            loss=float(total.detach()),
+            grad_norm=float(norm),
+            lr=learning_rate(step, recipe),
         )
         return record
 

@@ -49,6 +49,13 @@ def test_round_trip_and_derived_sizes():
             },
             "branching.cheap_hidden must end with the encoder's last size 256",
         ),
+        (
+            {
+                "encoder": {"hidden": [256, 256], "reduce": [2, 1]},
+                "branching": {"stem_layers": 1, "cheap_hidden": [256], "budget": 1.0},
+            },
+            r"branching.budget must be a number in \(0, 1\), not 1.0",
+        ),
     ],
 )
 def test_bad_configs_are_named(change, message):

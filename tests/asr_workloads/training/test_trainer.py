@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from edgenpu.asr_workloads.corpus import open_split
 from edgenpu.asr_workloads.model_config import ModelConfig
-from edgenpu.asr_workloads.recipe import DistillationConfig, load_recipe
+from edgenpu.asr_workloads.recipe import CompressionConfig, DistillationConfig, load_recipe
 from edgenpu.asr_workloads.rnnt.loss import rnnt_loss
 from edgenpu.asr_workloads.rnnt.model import RNNT
 from edgenpu.asr_workloads.text import BLANK
@@ -77,6 +77,30 @@ def test_the_loss_falls_with_the_pruned_transducer_loss(tiny_corpus, tmp_path):
     assert after < 0.8 * before, (before, after)
     log = read_log(tmp_path)
     assert all(r["simple"] > 0 and np.isfinite(r["rnnt"]) for r in log)
+
+
+@pytest.mark.parametrize("prune_window", [0, 2])
+def test_bfloat16_autocast_trains(tiny_corpus, tmp_path, prune_window):
+    recipe = load_recipe("tiny")
+    runs = {}
+    for bfloat16 in (False, True):
+        run = dataclasses.replace(
+            recipe,
+            compression=CompressionConfig(),
+            train=dataclasses.replace(recipe.train, bfloat16=bfloat16, prune_window=prune_window),
+        )
+        train(run, tiny_corpus, tmp_path / str(bfloat16), threads=1)
+        runs[bfloat16] = load_trained(tmp_path / str(bfloat16))
+    torch.manual_seed(recipe.seed)
+    untrained = RNNT(runs[True].config).eval()
+    before = _mean_loss(untrained, tiny_corpus, runs[True].frontend)
+    after = _mean_loss(runs[True].model(), tiny_corpus, runs[True].frontend)
+    assert after < 0.8 * before, (before, after)
+    assert runs[True].state_dict["ctc.weight"].dtype == torch.float32
+    # The products really ran in bfloat16: same seed and batches, different weights.
+    assert not torch.equal(
+        runs[True].state_dict["ctc.weight"], runs[False].state_dict["ctc.weight"]
+    )
 
 
 def test_a_fine_tune_continues_its_parents_simple_joint(tiny_corpus, tmp_path):
@@ -180,8 +204,10 @@ def test_distillation_from_a_trained_teacher(tiny_run, tiny_corpus, tmp_path):
     assert all(r["distill"] > 0 and np.isfinite(r["distill"]) for r in log)
 
 
-@pytest.mark.parametrize("prune_window", [0, 2])
-def test_a_branching_model_trains_with_its_compute_penalty(tiny_corpus, tmp_path, prune_window):
+@pytest.mark.parametrize(("prune_window", "bfloat16"), [(0, False), (2, False), (2, True)])
+def test_a_branching_model_trains_with_its_compute_penalty(
+    tiny_corpus, tmp_path, prune_window, bfloat16
+):
     recipe = load_recipe("tiny")
     model = ModelConfig.from_dict(
         {
@@ -200,13 +226,37 @@ def test_a_branching_model_trains_with_its_compute_penalty(tiny_corpus, tmp_path
             compute_penalty_start=1,
             compute_penalty_ramp=2,
             prune_window=prune_window,
+            bfloat16=bfloat16,
         ),
     )
     assert [compute_penalty_scale(s, branching) for s in range(4)] == [0.0, 0.5, 1.0, 1.0]
     train(branching, tiny_corpus, tmp_path, threads=1)
     log = read_log(tmp_path)
     assert log[0]["compute"] == 0.0
+    # The gate's choices are logged whether or not the penalty is on yet.
+    assert all(0 < r["expensive_fraction"] < 1 for r in log)
     # Half the weight at step 1, the full weight (2.0) times a fraction in (0, 1) after.
     assert 0 < log[1]["compute"] < 1.0
     assert 0 < log[2]["compute"] < 2.0
     assert load_trained(tmp_path).config.branching.penalty == 2.0
+
+
+def test_a_branching_models_budget_penalises_both_ways(tiny_corpus, tmp_path):
+    recipe = load_recipe("tiny")
+    model = ModelConfig.from_dict(
+        {
+            **recipe.model.to_dict(),
+            "encoder": {"hidden": [32, 24], "reduce": [2, 1]},
+            "branching": {"stem_layers": 1, "cheap_hidden": [24], "penalty": 2.0, "budget": 0.3},
+        }
+    )
+    branching = dataclasses.replace(
+        recipe, model=model, train=dataclasses.replace(recipe.train, steps=3, log_every=1)
+    )
+    train(branching, tiny_corpus, tmp_path, threads=1)
+    log = read_log(tmp_path)
+    for record in log:
+        expected = 2.0 * (record["expensive_fraction"] - 0.3) ** 2
+        assert record["compute"] == pytest.approx(expected, rel=1e-4)
+    # The gate starts open on most frames: the penalty acts from the first step.
+    assert log[0]["expensive_fraction"] > 0.5
