@@ -37,6 +37,7 @@ from edgenpu.asr_workloads.rnnt.loss import rnnt_loss
 from edgenpu.asr_workloads.rnnt.model import RNNT
 from edgenpu.asr_workloads.rnnt.pruned_loss import pruned_rnnt_loss
 from edgenpu.asr_workloads.text import BLANK
+from edgenpu.asr_workloads.training.mixed_precision import network_autocast
 
 N_MELS = 40
 HOP_S = 0.01
@@ -75,11 +76,8 @@ def main() -> None:
         log_probs = F.log_softmax(ctc_logits.float(), -1).transpose(0, 1)
         return F.ctc_loss(log_probs, targets, frame_lengths, target_lengths, reduction="sum")
 
-    def autocast(bfloat16: bool) -> torch.autocast:
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16)
-
     def ctc_step(bfloat16: bool = False) -> None:
-        with autocast(bfloat16):
+        with network_autocast(bfloat16):
             encoded = model.encode(features, lengths)
             ctc_logits = model.ctc_logits(encoded.frames)
         ctc_loss(ctc_logits, encoded.lengths).backward()
@@ -109,10 +107,10 @@ def main() -> None:
         # As the trainer runs it: the networks optionally under bfloat16 autocast, the
         # prediction network's recurrence and the losses in float32.
         def joint_at(positions: torch.Tensor) -> torch.Tensor:
-            with autocast(bfloat16):
+            with network_autocast(bfloat16):
                 return model.joint_at(encoded.frames, predicted, positions).float()
 
-        with autocast(bfloat16):
+        with network_autocast(bfloat16):
             encoded = model.encode(features, lengths)
             ctc_logits = model.ctc_logits(encoded.frames).float()
         predicted, _ = model.predict(F.pad(targets, (1, 0), value=BLANK))

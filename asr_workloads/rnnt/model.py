@@ -59,7 +59,8 @@ class Encoded(NamedTuple):
         """
         if self.gate is None:
             raise ValueError("expensive_fraction needs a branching encoder's gate")
-        return self.gate.sum() / self.lengths.sum().clamp(min=1)
+        # Summed in float32: under bfloat16 autocast the gate is bfloat16.
+        return self.gate.float().sum() / self.lengths.sum().clamp(min=1)
 
 
 class _Affine(nn.Module):

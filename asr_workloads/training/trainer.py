@@ -34,6 +34,7 @@ from ..rnnt.pruning import Pruner
 from ..text import BLANK
 from .batches import TrainingOrder, feature_statistics, make_batch
 from .checkpoint import CHECKPOINT, LOG, MODEL, append_log, atomic_save, read_log
+from .mixed_precision import network_autocast
 from .trained import load_trained, trained_payload
 
 __all__ = [
@@ -200,10 +201,6 @@ class _Run:
         self.seconds = 0.0  # training wall time before this process, from the checkpoint
         self._resume()
 
-    def autocast(self) -> torch.autocast:
-        """The context the networks run in: bfloat16 autocast if the recipe asks for it."""
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.recipe.train.bfloat16)
-
     def aids(self) -> dict[str, dict[str, torch.Tensor]]:
         """State dicts of the training aids outside the model, by name."""
         return {} if self.simple_lm is None else {"simple_lm": self.simple_lm.state_dict()}
@@ -259,6 +256,7 @@ class _Run:
         """Step ``step``'s weighted losses by name, and what else it measured by name."""
         recipe, model = self.recipe, self.model
         rng = np.random.default_rng([recipe.seed, step, 1])
+        bfloat16 = recipe.train.bfloat16
         batch = make_batch(
             self.train_split, self.order(step), self.frontend, rng, recipe.train.spec_augment
         )
@@ -268,8 +266,7 @@ class _Run:
         target_lengths = torch.from_numpy(batch.target_lengths)
         size = len(batch.lengths)
 
-        # The networks may run under bfloat16 autocast; every loss is taken in float32.
-        with self.autocast():
+        with network_autocast(bfloat16):
             encoded = model.encode(features, lengths)
             ctc_logits = model.ctc_logits(encoded.frames).float()
         losses = {}
@@ -282,13 +279,13 @@ class _Run:
                 keep = torch.from_numpy(rng.random(size) >= drop).float()
                 predicted = predicted * keep[:, None, None]
             if self.simple_lm is None:
-                with self.autocast():
+                with network_autocast(bfloat16):
                     logits = model.joint(encoded.frames, predicted).float()
                 rnnt = rnnt_loss(logits, targets, encoded.lengths, target_lengths, reduction="none")
             else:
 
                 def joint_at(positions: torch.Tensor) -> torch.Tensor:
-                    with self.autocast():
+                    with network_autocast(bfloat16):
                         return model.joint_at(encoded.frames, predicted, positions).float()
 
                 rnnt, simple = pruned_rnnt_loss(
@@ -318,7 +315,7 @@ class _Run:
         measures = {}
         if self.config.branching is not None:
             branching = self.config.branching
-            fraction = encoded.expensive_fraction.float()
+            fraction = encoded.expensive_fraction
             weight = branching.penalty * compute_penalty_scale(step, recipe)
             if branching.budget is None:
                 losses["compute"] = weight * fraction
