@@ -42,6 +42,7 @@ def test_input_width_comes_from_the_corpus_bands():
             "train.transducer_learning_rate needs a CTC phase and a transducer phase",
         ),
         (lambda r: r["train"].update(prune_window=-1), "train.prune_window must be an integer"),
+        (lambda r: r["train"].update(bfloat16="yes"), "train.bfloat16 must be true or false"),
         (
             lambda r: r.update(
                 distillation={"teacher": "teacher"}, train={"steps": 9, "prune_window": 4}
