@@ -171,7 +171,18 @@ def synth(corpus: str, out_dir: Path, jobs: int) -> None:
     help="Finished teacher run (recipes with `distillation`).",
 )
 @click.option(
-    "--threads", type=int, default=None, help="PyTorch threads (default: PyTorch's choice)."
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="PyTorch threads per worker (default: PyTorch's choice).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes that split every batch; on n free cores, n workers at --threads 1 "
+    "train fastest. The run is the same whatever the count.",
 )
 @_one_line_errors
 def train(
@@ -181,6 +192,7 @@ def train(
     init_dir: Path | None,
     teacher_dir: Path | None,
     threads: int | None,
+    workers: int,
 ) -> None:
     """Train a recipe; writes model.pt, a bundle and log.jsonl to the output folder."""
     from .recipe import load_recipe
@@ -206,6 +218,7 @@ def train(
             teacher_dir=teacher_dir,
             progress=bar,
             threads=threads,
+            workers=workers,
         )
     finally:
         bar.close()

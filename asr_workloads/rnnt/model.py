@@ -51,16 +51,17 @@ class Encoded(NamedTuple):
     gate: torch.Tensor | None
 
     @property
-    def expensive_fraction(self) -> torch.Tensor:
-        """Mean gate probability over all valid frames of the batch (differentiable).
+    def expensive_frames(self) -> torch.Tensor:
+        """Sum of the gate probabilities over all valid frames of the batch (differentiable).
 
-        The expected fraction of frames on which the expensive branch runs: what the
-        trainer's compute penalty (``branching.penalty`` and ``budget``) acts on.
+        The expected number of frames on which the expensive branch runs; divided by
+        ``lengths.sum()``, the fraction the trainer's compute penalty
+        (``branching.penalty`` and ``budget``) acts on.
         """
         if self.gate is None:
-            raise ValueError("expensive_fraction needs a branching encoder's gate")
+            raise ValueError("expensive_frames needs a branching encoder's gate")
         # Summed in float32: under bfloat16 autocast the gate is bfloat16.
-        return self.gate.float().sum() / self.lengths.sum().clamp(min=1)
+        return self.gate.float().sum()
 
 
 class _Affine(nn.Module):

@@ -25,6 +25,7 @@ __all__ = [
     "feature_statistics",
     "epoch_batches",
     "make_batch",
+    "take_rows",
     "TrainingOrder",
 ]
 
@@ -97,6 +98,19 @@ def make_batch(
         features[b, : len(x)] = x
         targets[b, : len(t)] = t
     return Batch(features, lengths, targets, target_lengths, np.asarray(indices))
+
+
+def take_rows(batch: Batch, rows: np.ndarray) -> Batch:
+    """The utterances ``rows`` of ``batch``, padded only as far as they need."""
+    lengths, target_lengths = batch.lengths[rows], batch.target_lengths[rows]
+    frames, tokens = max(int(lengths.max()), 1), max(int(target_lengths.max()), 1)
+    return Batch(
+        batch.features[rows, :frames],
+        lengths,
+        batch.targets[rows, :tokens],
+        target_lengths,
+        batch.indices[rows],
+    )
 
 
 def epoch_batches(

@@ -7,7 +7,8 @@ dropped for a ramped-off fraction of utterances early on, the branching encoder'
 penalty, the quantization-grid regulariser and distillation when the recipe asks; Adam with
 warm-up and cosine decay, gradient clipping, then the pruning masks re-applied. The run
 checkpoints every ``checkpoint_every`` steps and resumes from its last checkpoint when
-started again on the same output directory.
+started again on the same output directory. With ``workers`` > 1 the batch of every step is
+split over that many processes (:mod:`.data_parallel`), computing what one process would.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from ..recipe import Recipe, recipe_from_dict, with_input_dim
 from ..rnnt.fake_quant import grid_regularizer
 from ..rnnt.loss import rnnt_loss
 from ..rnnt.model import RNNT
-from ..rnnt.pruned_loss import pruned_rnnt_loss
+from ..rnnt.pruned_loss import pruned_rnnt_loss, window_size
 from ..rnnt.pruning import Pruner
 from ..text import BLANK
-from .batches import TrainingOrder, feature_statistics, make_batch
+from .batches import TrainingOrder, feature_statistics, make_batch, take_rows
 from .checkpoint import CHECKPOINT, LOG, MODEL, append_log, atomic_save, read_log
+from .data_parallel import Shard, all_reduce_max, all_reduce_sum, run_workers, sum_gradients
 from .mixed_precision import network_autocast
 from .trained import load_trained, trained_payload
 
@@ -116,11 +118,11 @@ def _distillation_loss(
     student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """KL(teacher || student) of the joint's distributions, summed over valid lattice nodes
-    and divided by the batch size (the scale of the transducer loss)."""
+    (scaled per utterance like the transducer loss by the caller)."""
     log_p = F.log_softmax(teacher / temperature, dim=-1)
     log_q = F.log_softmax(student / temperature, dim=-1)
     kl = (log_p.exp() * (log_p - log_q)).sum(-1)
-    return (kl * valid).sum() / student.shape[0] * temperature**2
+    return (kl * valid).sum() * temperature**2
 
 
 def _lattice_mask(enc_lengths: torch.Tensor, target_lengths: torch.Tensor, t: int, u1: int):
@@ -139,9 +141,11 @@ class _Run:
         out_dir: Path,
         teacher_dir: Path | None,
         init_dir: Path | None,
+        shard: Shard,
     ) -> None:
         self.recipe = recipe
         self.out_dir = out_dir
+        self.shard = shard
         self.train_split = open_split(corpus_dir, "train")
         if init_dir is not None:
             init = load_trained(init_dir)
@@ -213,7 +217,8 @@ class _Run:
     def _resume(self) -> None:
         path = self.out_dir / CHECKPOINT
         if not path.exists():
-            (self.out_dir / LOG).unlink(missing_ok=True)
+            if self.shard.leader:
+                (self.out_dir / LOG).unlink(missing_ok=True)
             return
         state = torch.load(path, weights_only=False)
         # Compared by meaning: a checkpoint written before the recipe gained a field (at its
@@ -231,6 +236,8 @@ class _Run:
         self.frontend = FrontEndConfig.from_dict(state["frontend"])
         self.step = state["step"]
         self.seconds = state.get("seconds", 0.0)
+        if not self.shard.leader:
+            return
         # Records logged after the checkpoint would be logged again: drop them.
         kept = [r for r in read_log(self.out_dir) if r["step"] < self.step]
         (self.out_dir / LOG).unlink(missing_ok=True)
@@ -254,17 +261,25 @@ class _Run:
 
     def losses(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         """Step ``step``'s weighted losses by name, and what else it measured by name."""
-        recipe, model = self.recipe, self.model
+        recipe, model, shard = self.recipe, self.model, self.shard
         rng = np.random.default_rng([recipe.seed, step, 1])
         bfloat16 = recipe.train.bfloat16
+        # The whole batch, drawn as one process would draw it, then this worker's rows.
         batch = make_batch(
             self.train_split, self.order(step), self.frontend, rng, recipe.train.spec_augment
         )
+        size = len(batch.lengths)
+        rows, share = shard.rows(size), 1.0
+        if len(rows) == 0:
+            # A batch with fewer utterances than workers: this one runs an utterance at zero
+            # weight, so that every worker's losses reach the same parameters.
+            rows, share = np.zeros(1, np.int64), 0.0
+        batch = take_rows(batch, rows)
+        per_utterance = share / size
         features = torch.from_numpy(batch.features)
         lengths = torch.from_numpy(batch.lengths)
         targets = torch.from_numpy(batch.targets)
         target_lengths = torch.from_numpy(batch.target_lengths)
-        size = len(batch.lengths)
 
         with network_autocast(bfloat16):
             encoded = model.encode(features, lengths)
@@ -276,7 +291,7 @@ class _Run:
             predicted, _ = model.predict(tokens)
             drop = predictor_dropout(step, recipe)
             if drop > 0:
-                keep = torch.from_numpy(rng.random(size) >= drop).float()
+                keep = torch.from_numpy(rng.random(size)[rows] >= drop).float()
                 predicted = predicted * keep[:, None, None]
             if self.simple_lm is None:
                 with network_autocast(bfloat16):
@@ -288,6 +303,11 @@ class _Run:
                     with network_autocast(bfloat16):
                         return model.joint_at(encoded.frames, predicted, positions).float()
 
+                # The window widens for the batch's hardest utterance: every worker takes
+                # the widest any worker needs, which is the whole batch's.
+                window = window_size(
+                    recipe.train.prune_window, encoded.lengths, target_lengths, tokens.shape[1]
+                )
                 rnnt, simple = pruned_rnnt_loss(
                     ctc_logits,
                     self.simple_lm(predicted),
@@ -295,10 +315,10 @@ class _Run:
                     targets,
                     encoded.lengths,
                     target_lengths,
-                    recipe.train.prune_window,
+                    all_reduce_max(window, shard),
                 )
-                losses["simple"] = recipe.train.simple_loss_weight * simple.sum() / size
-            losses["rnnt"] = rnnt.sum() / size
+                losses["simple"] = recipe.train.simple_loss_weight * simple.sum() * per_utterance
+            losses["rnnt"] = rnnt.sum() * per_utterance
         ctc_weight = 1.0 if ctc_only else recipe.train.ctc_weight
         if ctc_weight > 0:
             log_probs = F.log_softmax(ctc_logits, dim=-1)
@@ -311,22 +331,36 @@ class _Run:
                 reduction="sum",
                 zero_infinity=True,
             )
-            losses["ctc"] = ctc_weight * ctc / size
+            losses["ctc"] = ctc_weight * ctc * per_utterance
         measures = {}
         if self.config.branching is not None:
             branching = self.config.branching
-            fraction = encoded.expensive_fraction
+            # The batch's fraction of expensive frames is a ratio over every worker's frames.
+            expensive = encoded.expensive_frames * share
+            counts = torch.stack([expensive.detach(), encoded.lengths.sum().float() * share])
+            expensive_all, frames = all_reduce_sum(counts, shard)
+            frames = frames.clamp(min=1)
+            fraction = float(expensive_all / frames)
+            mine = expensive / frames  # this worker's part of the fraction (differentiable)
             weight = branching.penalty * compute_penalty_scale(step, recipe)
             if branching.budget is None:
-                losses["compute"] = weight * fraction
+                losses["compute"] = weight * mine
             else:
-                losses["compute"] = weight * (fraction - branching.budget) ** 2
+                # The value is the batch's penalty split evenly over the workers; the
+                # gradient, its derivative 2 (f - b) df through this worker's frames.
+                excess = fraction - branching.budget
+                losses["compute"] = weight * (
+                    excess**2 / shard.world + 2 * excess * (mine - mine.detach())
+                )
             # Logged apart from the penalty, which is zero before the penalty starts.
-            measures["expensive_fraction"] = float(fraction.detach())
+            measures["expensive_fraction"] = fraction
         compression = recipe.compression
         if compression.precision is not None and compression.grid_weight > 0:
-            losses["grid"] = compression.grid_weight * grid_regularizer(
-                model.quantized_parameters().values(), compression.precision
+            # On the weights alone: every worker adds its part of it.
+            losses["grid"] = (
+                compression.grid_weight
+                * grid_regularizer(model.quantized_parameters().values(), compression.precision)
+                / shard.world
             )
         if self.teacher is not None and not ctc_only:
             with torch.no_grad():
@@ -335,8 +369,10 @@ class _Run:
                 t_logits = self.teacher.joint(t_enc.frames, t_pred)
             mask = _lattice_mask(encoded.lengths, target_lengths, *logits.shape[1:3])
             distill = recipe.distillation
-            losses["distill"] = distill.weight * _distillation_loss(
-                logits, t_logits, mask, distill.temperature
+            losses["distill"] = (
+                distill.weight
+                * _distillation_loss(logits, t_logits, mask, distill.temperature)
+                * per_utterance
             )
         return losses, measures
 
@@ -351,18 +387,20 @@ class _Run:
             group["lr"] = learning_rate(step, recipe)
         self.model.train()
         losses, measures = self.losses(step)
-        total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        sum(losses.values()).backward()
+        values = sum_gradients(
+            self.parameters(), [float(v.detach()) for v in losses.values()], self.shard
+        )
         norm = torch.nn.utils.clip_grad_norm_(self.parameters(), recipe.train.grad_clip)
         self.optimizer.step()
         if self.pruner is not None:
             self.pruner.apply()
         self.step += 1
-        record = {k: float(v.detach()) for k, v in losses.items()}
+        record = dict(zip(losses, values, strict=True))
         record.update(
             measures,
-            loss=float(total.detach()),
+            loss=sum(values),
             grad_norm=float(norm),
             lr=learning_rate(step, recipe),
         )
@@ -379,6 +417,7 @@ def train(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     stop_after: int | None = None,
     threads: int | None = None,
+    workers: int = 1,
 ) -> Path:
     """Train ``recipe`` on the feature cache in ``corpus_dir``; returns ``out_dir / model.pt``.
 
@@ -388,7 +427,8 @@ def train(
     corpus_dir : path
         A corpus built by ``edgenpu asr synth`` (its ``train`` split is used).
     out_dir : path
-        Created if needed. A checkpoint already there (same recipe) is resumed.
+        Created if needed. A checkpoint already there (same recipe) is resumed, whatever
+        the number of workers that wrote it.
     teacher_dir, init_dir : path, optional
         Output directories of a finished teacher run (distillation) and of the run whose
         model this one starts from (fine-tuning, e.g. QAT and pruning of a float model).
@@ -398,21 +438,44 @@ def train(
         Stop (with a checkpoint) after this many steps of this call: an interrupted run,
         for tests of resumption.
     threads : int, optional
-        PyTorch's intra-op threads. The models are small and step through time one frame at
-        a time, so on a busy machine one thread is often faster than several that wait on
-        each other.
+        PyTorch's intra-op threads (per worker). The models are small and step through
+        time one frame at a time, so on a busy machine one thread is often faster than
+        several that wait on each other.
+    workers : int
+        Processes that split every batch between them (:mod:`.data_parallel`); on a
+        machine with ``n`` free cores, ``workers=n`` with ``threads=1`` is the fastest.
     """
-    if threads is not None:
-        torch.set_num_threads(threads)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise TrainingError(f"workers must be an integer >= 1, not {workers!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(
-        recipe,
-        Path(corpus_dir),
-        out_dir,
-        None if teacher_dir is None else Path(teacher_dir),
-        None if init_dir is None else Path(init_dir),
-    )
+    run = {
+        "recipe": recipe,
+        "corpus_dir": Path(corpus_dir),
+        "out_dir": out_dir,
+        "teacher_dir": None if teacher_dir is None else Path(teacher_dir),
+        "init_dir": None if init_dir is None else Path(init_dir),
+        "stop_after": stop_after,
+    }
+    if workers > 1:
+        return run_workers(_train_shard, run, workers, threads, progress)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return _train_shard(shard=Shard(), progress=progress, **run)
+
+
+def _train_shard(
+    recipe: Recipe,
+    corpus_dir: Path,
+    out_dir: Path,
+    teacher_dir: Path | None,
+    init_dir: Path | None,
+    stop_after: int | None,
+    shard: Shard,
+    progress: Callable[[int, int, dict[str, float]], None] | None,
+) -> Path:
+    """One worker's part of :func:`train` (the whole of it for a single worker)."""
+    run = _Run(recipe, corpus_dir, out_dir, teacher_dir, init_dir, shard)
     steps = recipe.train.steps
     started = time.monotonic() - run.seconds
     done_here = 0
@@ -420,19 +483,27 @@ def train(
         step = run.step
         record = run.train_step()
         done_here += 1
-        if run.step % recipe.train.log_every == 0 or run.step == steps:
+        if shard.leader and (run.step % recipe.train.log_every == 0 or run.step == steps):
             record.update(step=step, seconds=round(time.monotonic() - started, 2))
             append_log(out_dir, record)
             if progress is not None:
                 progress(run.step, steps, record)
-        if run.step % recipe.train.checkpoint_every == 0 or run.step == steps:
+        stopping = stop_after is not None and done_here >= stop_after
+        if shard.leader and (
+            stopping or run.step % recipe.train.checkpoint_every == 0 or run.step == steps
+        ):
             run.checkpoint(time.monotonic() - started)
-        if stop_after is not None and done_here >= stop_after:
-            run.checkpoint(time.monotonic() - started)
+        if stopping:
             return out_dir / CHECKPOINT
-    run.model.set_precision(recipe.compression.precision)
-    payload = trained_payload(
-        run.model, run.frontend, recipe, run.step, round(time.monotonic() - started, 1), run.aids()
-    )
-    atomic_save(payload, out_dir / MODEL)
+    if shard.leader:
+        run.model.set_precision(recipe.compression.precision)
+        payload = trained_payload(
+            run.model,
+            run.frontend,
+            recipe,
+            run.step,
+            round(time.monotonic() - started, 1),
+            run.aids(),
+        )
+        atomic_save(payload, out_dir / MODEL)
     return out_dir / MODEL

@@ -67,6 +67,23 @@ def test_train_names_a_bad_recipe_key(tmp_path, tiny_corpus):
     assert not (tmp_path / "out").exists()
 
 
+def test_train_splits_batches_over_workers_and_their_errors_are_one_line(tmp_path, tiny_corpus):
+    pytest.importorskip("torch")
+    args = ("asr", "train", "--corpus", tiny_corpus, "-o", tmp_path, "--workers", 2, "--threads", 1)
+    result = invoke(*args, "-r", "tiny")
+    assert result.exit_code == 0, result.output
+    assert "trained tiny" in result.output and (tmp_path / "tiny.yaml").exists()
+    data = yaml.safe_load(
+        Path(__file__).parents[2].joinpath("asr_workloads", "recipes", "tiny.yaml").read_text()
+    )
+    data["seed"] += 1
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(data))
+    line = one_error_line(invoke(*args, "-r", other))
+    checkpoint = tmp_path / "checkpoint.pt"
+    assert line.startswith(f"error: {checkpoint}: was made by a different recipe; use a new")
+
+
 def test_train_without_its_init_model_is_a_usage_error(tmp_path, tiny_corpus):
     result = invoke("asr", "train", "-r", "int8", "--corpus", tiny_corpus, "-o", tmp_path)
     assert result.exit_code == 2

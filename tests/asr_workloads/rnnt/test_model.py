@@ -214,9 +214,9 @@ def test_branching_training_gate_gets_gradient(hard):
     features, lengths = torch.randn(2, 10, 10), torch.tensor([10, 6])
     encoded = model.encode(features, lengths)
     assert torch.all(encoded.gate[1, 3:] == 0)
-    fraction = encoded.expensive_fraction
-    torch.testing.assert_close(fraction, encoded.gate.sum() / 8)
-    (encoded.frames.square().sum() + fraction).backward()
+    expected_frames = encoded.expensive_frames
+    torch.testing.assert_close(expected_frames, encoded.gate.sum())
+    (encoded.frames.square().sum() + expected_frames).backward()
     assert model.parameter("gate.weight").grad.abs().sum() > 0
     if hard:
         # Forward is the inference computation exactly.
@@ -230,8 +230,8 @@ def test_bad_inputs_are_named():
     model = RNNT(plain_config())
     with pytest.raises(ValueError, match="weight precision must be one of int8, int4, not 'int16'"):
         model.set_precision("int16")
-    with pytest.raises(ValueError, match="expensive_fraction needs a branching encoder"):
-        _ = model.encode(torch.zeros(1, 4, 10), torch.tensor([4])).expensive_fraction
+    with pytest.raises(ValueError, match="expensive_frames needs a branching encoder"):
+        _ = model.encode(torch.zeros(1, 4, 10), torch.tensor([4])).expensive_frames
     with pytest.raises(ValueError, match=r"features must have shape \(B, T, 10\), not \(2, 5, 9\)"):
         model.encode(torch.zeros(2, 5, 9), torch.tensor([5, 5]))
     with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\], not 6"):
