@@ -120,7 +120,7 @@ def sum_gradients(
     for p in parameters:
         part = flat[offset : offset + p.numel()]
         offset += p.numel()
-        p.grad = part.view_as(p).to(p.dtype).clone()
+        p.grad = part.view_as(p).clone()
     reached_anywhere = flat[offset : offset + len(parameters)] > 0
     for p, reached_here in zip(parameters, reached_anywhere.tolist(), strict=True):
         if not reached_here:
