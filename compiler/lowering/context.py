@@ -1,5 +1,6 @@
 """What every step's lowering shares within one kernel: the builder, the DRAM image, the
-tensors' buffers and regions, the lookup tables and the weight streaming slots."""
+tensors' buffers and regions, the lookup tables, constant operands and the weight streaming
+slots."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class KernelContext:
     choices: list[FormatChoice] = field(default_factory=list)
     tensors: dict[str, Buffer] = field(default_factory=dict)
     _tables: dict[str, Buffer] = field(default_factory=dict)
+    _splats: dict[int, Buffer] = field(default_factory=dict)
     slot_bytes: int = 0
     encodings: dict = field(default_factory=dict)  # place_weights' cache
     slots: WeightSlots | None = None
@@ -87,6 +89,19 @@ class KernelContext:
             self.builder.load(buf.at(), region.addr, 1, LUT_ENTRIES, note=f"table {function.name}")
             self._tables[function.name] = buf
         return self._tables[function.name].at()
+
+    def splat16(self, value: int) -> Ref:
+        """An int16 ACT word holding ``value``, loaded once: as operand ``b`` of a binary
+        vector op with ``period=1`` it reads as ``value`` in every element (the ISA has no
+        immediate operands)."""
+        if value not in self._splats:
+            region = self.image.place_once(
+                f"const.{value}", "constants", np.asarray([value], "<i2").tobytes()
+            )
+            buf = self.builder.buffer(f"const.{value}", Space.ACT, 2, align=2, pinned=True)
+            self.builder.load(buf.at(), region.addr, 1, 2, note=f"constant {value}")
+            self._splats[value] = buf
+        return self._splats[value].at()
 
     def place_weights(self, weights, row_tiles) -> list[WeightTile]:
         """Encode and place ``weights`` as ``row_tiles`` (:func:`.weights.place_weights`),

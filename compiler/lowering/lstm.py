@@ -1,17 +1,21 @@
 """An LSTM layer as instructions: gate GEMVs per hidden tile, then the cell in vector ops.
 
 The hidden units are cut into tiles of ``hidden_tile`` units; a tile's weight rows are its
-units' rows of the four gates, ordered i, f, o, g so that one ``vlut`` applies sigmoid to
-three of them. Per step and tile (``R = 4 m`` rows, ``m`` units)::
+units' rows of the four gates, ordered i, f, o, g so that one ``vlut`` and one ``vadd``
+make three gates. Per step and tile (``R = 4 m`` rows, ``m`` units)::
 
     matmul  T  = W_hh[tile] h_prev                      int32
     vmul    G  = T * mult_hh >> s_hh                    int16, GATE_FRAC
     vadd    G  = G + GX[t]                              the input projection (below)
-    vlut    S[0:3m] = sigmoid(G[0:3m]),  S[3m:4m] = tanh(G[3m:4m])     int8, LUT_OUT_FRAC
+    vlut    S[0:3m] = sigmoid_m1(G[0:3m]),  S[3m:4m] = tanh(G[3m:4m])  int8, LUT_OUT_FRAC
+    vadd    G[0:3m] = S[0:3m] + LUT_ONE                 i, f, o: int16, LUT_OUT_FRAC, 0 .. 1
     vmul    FC = f * c >> FC_SHIFT,  IG = i * g >> IG_SHIFT            int16, CELL_FRAC
     vadd    c  = FC + IG
     vlut    TC = tanh(c)
     vmul    y[t][tile] = o * TC >> OH_SHIFT                             int8, STATE_FRAC
+
+The gates overwrite their pre-activations (dead once tabulated), in int16 because 1, a
+saturated gate, is not an int8 code (:func:`edgenpu.compiler.quant.arith.gate`).
 
 The input projection ``GX = requant16(W_ih x + bias)`` is *hoisted* when the schedule runs
 the layer over a whole chunk: one matrix-matrix op per tile for every frame, before the
@@ -27,7 +31,16 @@ import numpy as np
 
 from edgenpu.isa import Opcode, OperandKind, Space
 
-from ..quant.formats import CELL_FRAC, FC_SHIFT, GATE_FRAC, IG_SHIFT, OH_SHIFT, SIGMOID, TANH
+from ..quant.formats import (
+    CELL_FRAC,
+    FC_SHIFT,
+    GATE_FRAC,
+    IG_SHIFT,
+    LUT_ONE,
+    OH_SHIFT,
+    SIGMOID_M1,
+    TANH,
+)
 from ..quant.qir import QLstm
 from .builder import Ref
 from .context import KernelContext
@@ -233,7 +246,8 @@ class LstmLowering:
     def run_step(self, t: int, x_row: Ref | None, h_prev: Ref, y: Ref) -> None:
         """Step ``t`` of the chunk: ``x_row`` (unhoisted only) and ``h_prev`` in, ``y`` out."""
         b, step, ctx = self.ctx.builder, self.step, self.ctx
-        sig, tanh = ctx.table(SIGMOID), ctx.table(TANH)
+        sigmoid_m1, tanh = ctx.table(SIGMOID_M1), ctx.table(TANH)
+        one = ctx.splat16(LUT_ONE)
         needs = []
         for k in range(len(self.tiles)):
             needs += ([] if self.plan.hoisted else [("ih", k)]) + [("hh", k)]
@@ -295,8 +309,8 @@ class LstmLowering:
                 (I8, s),
                 (I16, g),
                 3 * m,
-                shift=SIGMOID.shift_from(GATE_FRAC),
-                table=sig,
+                shift=SIGMOID_M1.shift_from(GATE_FRAC),
+                table=sigmoid_m1,
             )
             b.vector(
                 Opcode.VLUT,
@@ -306,10 +320,14 @@ class LstmLowering:
                 shift=TANH.shift_from(GATE_FRAC),
                 table=tanh,
             )
+            # i, f, o in int16 over their own pre-activations: bytes 0, 2m, 4m of G.
+            b.vector(Opcode.VADD, (I16, g), (I8, s), 3 * m, b=(I16, one), period=1)
             c = self.c.at(2 * unit0)
-            b.vector(Opcode.VMUL, (I16, self.fc.at()), (I8, s + m), m, b=(I16, c), shift=FC_SHIFT)
             b.vector(
-                Opcode.VMUL, (I16, self.ig.at()), (I8, s), m, b=(I8, s + 3 * m), shift=IG_SHIFT
+                Opcode.VMUL, (I16, self.fc.at()), (I16, g + 2 * m), m, b=(I16, c), shift=FC_SHIFT
+            )
+            b.vector(
+                Opcode.VMUL, (I16, self.ig.at()), (I16, g), m, b=(I8, s + 3 * m), shift=IG_SHIFT
             )
             b.vector(Opcode.VADD, (I16, c), (I16, self.fc.at()), m, b=(I16, self.ig.at()))
             b.vector(
@@ -323,7 +341,7 @@ class LstmLowering:
             b.vector(
                 Opcode.VMUL,
                 (I8, y + unit0),
-                (I8, s + 2 * m),
+                (I16, g + 4 * m),
                 m,
                 b=(I8, self.tanh_c.at()),
                 shift=OH_SHIFT,

@@ -12,10 +12,20 @@ import numpy as np
 
 from edgenpu.fixedpoint import requantize, rounding_shift_right, saturate, wrap_int32
 
-from .formats import CELL_FRAC, FC_SHIFT, GATE_FRAC, IG_SHIFT, OH_SHIFT, SIGMOID, TANH, LutFunction
+from .formats import (
+    CELL_FRAC,
+    FC_SHIFT,
+    GATE_FRAC,
+    IG_SHIFT,
+    LUT_ONE,
+    OH_SHIFT,
+    SIGMOID_M1,
+    TANH,
+    LutFunction,
+)
 from .qir import QWeights, Requant
 
-__all__ = ["accumulate", "add", "linear", "lstm", "lstm_gates", "lut", "relu"]
+__all__ = ["accumulate", "add", "gate", "linear", "lstm", "lstm_gates", "lut", "relu"]
 
 _LUT_CACHE: dict[str, np.ndarray] = {}
 
@@ -56,16 +66,30 @@ def relu(x: np.ndarray, shift: int, bits: int) -> np.ndarray:
     return saturate(np.maximum(rounding_shift_right(x, shift), 0), bits)
 
 
+def gate(pre: np.ndarray) -> np.ndarray:
+    """An LSTM gate from its int16 pre-activation at ``GATE_FRAC``: ``sigmoid`` as int16
+    codes ``0 .. LUT_ONE`` at ``LUT_OUT_FRAC``.
+
+    ``vlut`` through :data:`SIGMOID_M1` (``sigmoid - 1``, int8), then ``vadd`` of
+    :data:`LUT_ONE` into int16: a saturated gate is exactly 1 (an int8 sigmoid stops at
+    127/128).
+    """
+    return add(lut(pre, SIGMOID_M1, SIGMOID_M1.shift_from(GATE_FRAC)), LUT_ONE, 16)
+
+
 def lstm_gates(gates: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One cell update from int16 gate pre-activations at ``GATE_FRAC`` (i, f, g, o) and the
     int16 cell state: returns ``(h', c')``.
 
     The order of operations is the lowering's, instruction for instruction:
-    ``i, f, o = sigmoid``, ``g = tanh``, ``c' = sat16((f c >> FC) + (i g >> IG))``,
-    ``h' = sat8(o tanh(c') >> OH)``.
+    ``i, f, o = gate`` (int16, ``0 .. LUT_ONE``), ``g = tanh`` (int8),
+    ``c' = sat16(sat16(f c >> FC) + sat16(i g >> IG))``, ``h' = sat8(o tanh(c') >> OH)``,
+    each ``>>`` rounding half up. ``f c >> FC`` is ``c + (f - 1) c >> FC`` and never
+    saturates (``|f| <= 1``), so a forget gate of 1 keeps the cell exactly:
+    ``c' = sat16(c + (i g >> IG))``.
     """
     i, f, g, o = np.split(gates, 4, axis=-1)
-    i, f, o = (lut(v, SIGMOID, SIGMOID.shift_from(GATE_FRAC)) for v in (i, f, o))
+    i, f, o = gate(i), gate(f), gate(o)
     g = lut(g, TANH, TANH.shift_from(GATE_FRAC))
     fc = saturate(rounding_shift_right(f * c, FC_SHIFT), 16)
     ig = saturate(rounding_shift_right(i * g, IG_SHIFT), 16)

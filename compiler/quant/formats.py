@@ -14,9 +14,15 @@ value                 type     fraction  why
 gate pre-activation   int16    10        +-32: sigmoid and tanh are flat long before
 sigmoid LUT index     int8     4         +-8: sigmoid(8) = 0.99966
 tanh LUT index        int8     5         +-4: tanh(4) = 0.99933
-LUT output, h         int8     7         +-1: every gate and h lies in [-1, 1]
+LUT output, h         int8     7         +-1: every table output and h lies in [-1, 1]
+gates i, f, o         int16    7         [0, 1]: sigmoid - 1 from a table, plus 1
 cell state c          int16    11        +-16: |c| grows by at most 1 a step
 ====================  =======  ========  ===========================================
+
+An int8 code at 7 fraction bits reaches -1 but not +1 (127/128 at most). A forget gate
+capped there would decay every cell by at least 1/128 a step, however saturated its
+pre-activation, so the LSTM's gates are tabulated less one (:data:`SIGMOID_M1`, in
+``[-1, 0]``: both ends exact) and :data:`LUT_ONE` is added back in int16.
 
 The three products of the cell update then need only shifts (:data:`FC_SHIFT` and the
 others are derived below, not written twice).
@@ -37,9 +43,11 @@ __all__ = [
     "FC_SHIFT",
     "GATE_FRAC",
     "IG_SHIFT",
+    "LUT_ONE",
     "LUT_OUT_FRAC",
     "OH_SHIFT",
     "SIGMOID",
+    "SIGMOID_M1",
     "STATE_FRAC",
     "TANH",
     "LutFunction",
@@ -53,6 +61,8 @@ CELL_FRAC = 11
 LUT_OUT_FRAC = 7
 #: h, the LSTM's output, is a LUT output times a LUT output brought back to int8.
 STATE_FRAC = LUT_OUT_FRAC
+#: 1 at LUT_OUT_FRAC: not an int8 code; what turns a :data:`SIGMOID_M1` code into a gate.
+LUT_ONE = 1 << LUT_OUT_FRAC
 
 #: f * c: (LUT_OUT + CELL) fraction bits down to CELL.
 FC_SHIFT = LUT_OUT_FRAC
@@ -69,7 +79,7 @@ class LutFunction:
     Parameters
     ----------
     name : str
-        ``"sigmoid"`` or ``"tanh"``: the table's name in reports and the DRAM image.
+        The table's name in reports and the DRAM image (``"sigmoid"``, ``"tanh"``).
     function : callable
         The float function, vectorised over a float64 array.
     in_frac : int
@@ -97,6 +107,9 @@ class LutFunction:
 
 SIGMOID = LutFunction("sigmoid", lambda x: 1.0 / (1.0 + np.exp(-x)), 4)
 TANH = LutFunction("tanh", np.tanh, 5)
+#: The LSTM's gates: ``sigmoid(x) - 1``, written ``-sigmoid(-x)`` to spare the cancellation.
+#: Its codes plus :data:`LUT_ONE` are sigmoid's, rounded the same way, but reach 1.
+SIGMOID_M1 = LutFunction("sigmoid_m1", lambda x: -1.0 / (1.0 + np.exp(x)), SIGMOID.in_frac)
 
 
 def fraction_for_bound(bound: float, bits: int, lo: int = 0, hi: int = 24) -> int:

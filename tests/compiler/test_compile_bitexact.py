@@ -85,3 +85,12 @@ def test_a_calibrated_compile_is_bit_exact(rng):
     samples = [rng.normal(size=(12, 5)).astype(np.float32)]
     compiled = compile_model(model, load_config("tiny"), calibration=samples)
     _check_all_kernels(compiled, rng, frames=compiled.qmodel.chunk_frames + 3)
+
+
+def test_lstm_kernels_need_two_tables():
+    # tiny's LUT memory holds two tables: the LSTM's gates take sigmoid - 1 (whose codes
+    # reach 0 and 1 exactly, unlike sigmoid's) with 1 added back by a vadd, not a third.
+    compiled = compile_model(small_model("three_layers"), load_config("tiny"))
+    tables = {region.name for region in compiled.regions if region.kind == "lut"}
+    assert tables == {"lut.sigmoid_m1", "lut.tanh"}
+    assert compiled.config.sram.lut_tables == len(tables)

@@ -14,7 +14,9 @@ from edgenpu.compiler.quant import arith, reference
 from edgenpu.compiler.quant.formats import (
     CELL_FRAC,
     GATE_FRAC,
+    LUT_ONE,
     SIGMOID,
+    SIGMOID_M1,
     TANH,
     fraction_for_bound,
     quantize_activation,
@@ -35,6 +37,36 @@ def test_tables_sample_their_functions_at_their_input_fraction():
     assert np.all(np.diff(sigmoid) >= 0) and np.all(np.diff(tanh) >= 0)
     x = (np.arange(256) - 128) / 2.0**TANH.in_frac
     assert np.abs(tanh - np.tanh(x) * 128).max() <= 1.0
+
+
+def test_the_gate_table_is_sigmoid_less_one_and_reaches_both_ends():
+    sigmoid, minus_one = SIGMOID.table().astype(int), SIGMOID_M1.table().astype(int)
+    assert minus_one[0] == -LUT_ONE and minus_one[255] == 0  # gates of exactly 0 and 1
+    # Rounded as sigmoid's own table, except where that one saturates at 127/128.
+    unsaturated = minus_one + LUT_ONE
+    assert np.array_equal(np.minimum(unsaturated, 127), sigmoid)
+    assert (unsaturated == LUT_ONE).sum() > 0
+    pre = np.array([-(1 << 15), -1, 0, 1 << 10, 6 << 10, (1 << 15) - 1])
+    assert arith.gate(pre).tolist() == [0, 64, 64, 94, LUT_ONE, LUT_ONE]
+
+
+def test_a_saturated_forget_gate_keeps_the_cell_exactly():
+    # f = 1 and i = 0: c is held, whatever its value; with an int8 sigmoid (f <= 127/128)
+    # every cell decayed by at least 1/128 a step.
+    hidden = 5
+    big, small = (1 << 15) - 1, -(1 << 15)
+    c = np.array([[-32768, -20000, 1, 2047, 32767]])
+    gates = np.concatenate(
+        [np.full(hidden, small), np.full(hidden, big), np.zeros(hidden), np.full(hidden, big)]
+    )[None]
+    h_new, c_new = arith.lstm_gates(gates, c)
+    assert np.array_equal(c_new, c)
+    # o = 1 as well: h is tanh(c) itself.
+    tanh_c = arith.lut(c, TANH, TANH.shift_from(CELL_FRAC))
+    assert np.array_equal(h_new, tanh_c)
+    for _ in range(100):
+        h_new, c_new = arith.lstm_gates(gates, c_new)
+    assert np.array_equal(c_new, c)
 
 
 def test_fraction_for_bound_is_the_most_that_cannot_overflow():
