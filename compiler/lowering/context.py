@@ -64,8 +64,7 @@ class KernelContext:
     regions: dict[str, Region]
     choices: list[FormatChoice] = field(default_factory=list)
     tensors: dict[str, Buffer] = field(default_factory=dict)
-    _tables: dict[str, Buffer] = field(default_factory=dict)
-    _splats: dict[int, Buffer] = field(default_factory=dict)
+    _pinned_buffers: dict[str, Buffer] = field(default_factory=dict)
     slot_bytes: int = 0
     encodings: dict = field(default_factory=dict)  # place_weights' cache
     slots: WeightSlots | None = None
@@ -79,29 +78,25 @@ class KernelContext:
 
     def table(self, function: LutFunction) -> Ref:
         """A ``vlut`` table operand: the LUT buffer holding ``function``, loaded once."""
-        if function.name not in self._tables:
-            region = self.image.place_once(
-                f"lut.{function.name}", "lut", function.table().tobytes()
-            )
-            buf = self.builder.buffer(
-                f"lut.{function.name}", Space.LUT, LUT_ENTRIES, align=LUT_ENTRIES, pinned=True
-            )
-            self.builder.load(buf.at(), region.addr, 1, LUT_ENTRIES, note=f"table {function.name}")
-            self._tables[function.name] = buf
-        return self._tables[function.name].at()
+        name = f"lut.{function.name}"
+        return self._pinned(name, Space.LUT, "lut", function.table().tobytes(), LUT_ENTRIES)
 
     def splat16(self, value: int) -> Ref:
         """An int16 ACT word holding ``value``, loaded once: as operand ``b`` of a binary
         vector op with ``period=1`` it reads as ``value`` in every element (the ISA has no
         immediate operands)."""
-        if value not in self._splats:
-            region = self.image.place_once(
-                f"const.{value}", "constants", np.asarray([value], "<i2").tobytes()
-            )
-            buf = self.builder.buffer(f"const.{value}", Space.ACT, 2, align=2, pinned=True)
-            self.builder.load(buf.at(), region.addr, 1, 2, note=f"constant {value}")
-            self._splats[value] = buf
-        return self._splats[value].at()
+        data = np.asarray([value], "<i2").tobytes()
+        return self._pinned(f"const.{value}", Space.ACT, "constants", data, 2)
+
+    def _pinned(self, name: str, space: Space, kind: str, data: bytes, align: int) -> Ref:
+        """A buffer of ``data`` kept for the whole kernel: placed once in the DRAM image
+        (shared by the program's kernels) and loaded once, at its first use."""
+        if name not in self._pinned_buffers:
+            region = self.image.place_once(name, kind, data)
+            buf = self.builder.buffer(name, space, len(data), align=align, pinned=True)
+            self.builder.load(buf.at(), region.addr, 1, len(data), note=name)
+            self._pinned_buffers[name] = buf
+        return self._pinned_buffers[name].at()
 
     def place_weights(self, weights, row_tiles) -> list[WeightTile]:
         """Encode and place ``weights`` as ``row_tiles`` (:func:`.weights.place_weights`),
