@@ -98,6 +98,10 @@ class TrainingConfig:
         Probability, at the first transducer step (``ctc_only_steps``), of zeroing an
         utterance's prediction-network output; ramps linearly to 0 at
         ``predictor_dropout_until`` (forces the encoder to carry the transcript early on).
+    vocal_tract_warp : float
+        Each training utterance's formants are scaled by a factor drawn uniformly from
+        ``[1 - vocal_tract_warp, 1 + vocal_tract_warp]`` (``corpus.augment.warp_vocal_tract``),
+        a new voice every epoch; 0 turns it off.
     spec_augment : dict
         ``time_masks``, ``time_width``, ``freq_masks``, ``freq_width`` (frames / bands).
     ctc_only_steps : int
@@ -131,6 +135,7 @@ class TrainingConfig:
     bfloat16: bool = False
     predictor_dropout: float = 0.5
     predictor_dropout_until: int = 1000
+    vocal_tract_warp: float = 0.0
     spec_augment: dict[str, int] = dataclasses.field(
         default_factory=lambda: {
             "time_masks": 2,
@@ -159,6 +164,7 @@ class TrainingConfig:
         if not isinstance(self.bfloat16, bool):
             raise ValueError(f"train.bfloat16 must be true or false, not {self.bfloat16!r}")
         _number("train.predictor_dropout", self.predictor_dropout, 0.0, 1.0)
+        _number("train.vocal_tract_warp", self.vocal_tract_warp, 0.0, 0.5)
         _count("train.predictor_dropout_until", self.predictor_dropout_until, 0)
         _count("train.ctc_only_steps", self.ctc_only_steps, 0)
         _count("train.transducer_warmup_steps", self.transducer_warmup_steps, 0)

@@ -1,9 +1,10 @@
-"""Data augmentation in numpy: noisy, quieter or louder, padded audio; SpecAugment masks.
+"""Data augmentation in numpy: noisy, quieter or louder, padded audio; vocal tract length
+perturbation; SpecAugment masks.
 
 Synthesized speech is clean, level and tightly trimmed; device audio is none of these. The
 audio augmentations (``augment_audio``) are applied once, when the corpus is built, so the
-cache holds them; ``spec_augment`` is applied by the trainer to every batch, so each epoch
-sees different masks.
+cache holds them; ``warp_vocal_tract`` and ``spec_augment`` are applied by the trainer to
+every batch, so each epoch sees a different voice and different masks.
 """
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ import math
 
 import numpy as np
 
+from ..frontend import FrontEndConfig, hz_to_mel, mel_edges
 from ..resample import as_audio
 
-__all__ = ["AugmentConfig", "augment_audio", "coloured_noise", "spec_augment"]
+__all__ = [
+    "AugmentConfig",
+    "augment_audio",
+    "coloured_noise",
+    "spec_augment",
+    "warp_vocal_tract",
+]
 
 
 def _range(name: str, value: object, low: float, high: float) -> tuple[float, float]:
@@ -125,6 +133,45 @@ def augment_audio(
     if add_noise and speech_power > 0:
         y = y + noise * math.sqrt(speech_power / 10 ** (snr_db / 10))
     return np.clip(y * 10 ** (gain_db / 20), -1.0, 1.0)
+
+
+def warp_vocal_tract(features: np.ndarray, factor: float, cfg: FrontEndConfig) -> np.ndarray:
+    """Vocal tract length perturbation of log-mel features (Jaitly and Hinton, 2013).
+
+    A vocal tract ``1 / factor`` times as long scales every formant by ``factor``: the new
+    spectrum at ``f`` is the old one at ``f / factor``. Each band takes the old features at
+    that frequency of its centre, interpolated linearly between the neighbouring bands'
+    centres on the mel axis; frequencies beyond the first or last centre take that band's
+    value. Working on the cached features, not the audio, lets every epoch draw a new
+    factor for every utterance at the cost of one interpolation.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        Shape ``(T, n_mels)``: log-mel features of ``cfg`` (before normalization); not
+        modified.
+    factor : float
+        Formant scale; 1 returns the features unchanged.
+    cfg : FrontEndConfig
+        The front end that computed ``features`` (its mel bands' centres).
+
+    Returns
+    -------
+    numpy.ndarray
+        The warped features, of the same shape and dtype.
+    """
+    feats = np.asarray(features)
+    if feats.ndim != 2 or feats.shape[1] != cfg.n_mels:
+        raise ValueError(f"features must be of shape (T, {cfg.n_mels}), not {feats.shape}")
+    if not factor > 0:
+        raise ValueError(f"the warp factor must be positive, not {factor}")
+    centres_hz = mel_edges(cfg)[1:-1]
+    bands = np.arange(cfg.n_mels)
+    source = np.interp(hz_to_mel(centres_hz / factor), hz_to_mel(centres_hz), bands)
+    below = np.floor(source).astype(np.int64)
+    above = np.minimum(below + 1, cfg.n_mels - 1)
+    weight = (source - below).astype(feats.dtype)
+    return feats[:, below] * (1 - weight) + feats[:, above] * weight
 
 
 def spec_augment(

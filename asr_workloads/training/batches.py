@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..corpus.augment import spec_augment
+from ..corpus.augment import spec_augment, warp_vocal_tract
 from ..frontend import FrontEndConfig, normalize, stack_and_subsample
 from ..text import encode
 
@@ -80,11 +80,21 @@ def make_batch(
     frontend: FrontEndConfig,
     rng: np.random.Generator | None = None,
     augment: dict[str, int] | None = None,
+    vocal_tract_warp: float = 0.0,
 ) -> Batch:
-    """The padded batch of ``indices`` (SpecAugment when ``rng`` and ``augment`` are given)."""
+    """The padded batch of ``indices``.
+
+    With ``rng``, every utterance's formants are scaled by a factor drawn from
+    ``[1 - vocal_tract_warp, 1 + vocal_tract_warp]`` (if that is not 0), and SpecAugment
+    masks it (if ``augment`` is given).
+    """
     inputs, texts = [], []
     for i in indices:
-        frames = normalize(split.features(int(i)), frontend)
+        frames = split.features(int(i))
+        if rng is not None and vocal_tract_warp:
+            factor = rng.uniform(1 - vocal_tract_warp, 1 + vocal_tract_warp)
+            frames = warp_vocal_tract(frames, factor, frontend)
+        frames = normalize(frames, frontend)
         if rng is not None and augment:
             frames = spec_augment(frames, rng, **augment)
         stacked = stack_and_subsample(frames, frontend.stack, frontend.subsample)

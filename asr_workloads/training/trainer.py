@@ -266,7 +266,12 @@ class _Run:
         bfloat16 = recipe.train.bfloat16
         # The whole batch, drawn as one process would draw it, then this worker's rows.
         batch = make_batch(
-            self.train_split, self.order(step), self.frontend, rng, recipe.train.spec_augment
+            self.train_split,
+            self.order(step),
+            self.frontend,
+            rng,
+            recipe.train.spec_augment,
+            recipe.train.vocal_tract_warp,
         )
         size = len(batch.lengths)
         rows, share = shard.rows(size), 1.0

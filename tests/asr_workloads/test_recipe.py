@@ -44,6 +44,10 @@ def test_input_width_comes_from_the_corpus_bands():
         (lambda r: r["train"].update(prune_window=-1), "train.prune_window must be an integer"),
         (lambda r: r["train"].update(bfloat16="yes"), "train.bfloat16 must be true or false"),
         (
+            lambda r: r["train"].update(vocal_tract_warp=0.6),
+            r"train.vocal_tract_warp must be in \[0.0, 0.5\], not 0.6",
+        ),
+        (
             lambda r: r.update(
                 distillation={"teacher": "teacher"}, train={"steps": 9, "prune_window": 4}
             ),

@@ -1,4 +1,4 @@
-"""Audio augmentation (noise, gain, silence) and SpecAugment masks."""
+"""Audio augmentation (noise, gain, silence), vocal tract warping and SpecAugment masks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from edgenpu.asr_workloads.corpus.augment import (
     augment_audio,
     coloured_noise,
     spec_augment,
+    warp_vocal_tract,
 )
+from edgenpu.asr_workloads.frontend import FrontEndConfig, log_mel
 
 
 def test_coloured_noise_spectral_slope():
@@ -113,3 +115,41 @@ def test_spec_augment_default_fill_is_the_mean_and_errors():
         spec_augment(np.zeros(5), np.random.default_rng(0))
     with pytest.raises(ValueError, match="time_masks must be a non-negative integer, not -1"):
         spec_augment(feats, np.random.default_rng(0), time_masks=-1)
+
+
+def _tone_features(hz: float, cfg: FrontEndConfig) -> np.ndarray:
+    t = np.arange(cfg.sample_rate // 2) / cfg.sample_rate
+    return log_mel(0.5 * np.sin(2 * np.pi * hz * t), cfg.sample_rate, cfg).astype(np.float32)
+
+
+@pytest.mark.parametrize("factor", [0.88, 1.0, 1.13])
+def test_vocal_tract_warp_moves_a_tone_as_scaling_its_frequency_does(factor):
+    # The warp of a 900 Hz tone's features is close to the features of a tone at
+    # 900 * factor Hz: the same loudest band and the same levels beside it (further out,
+    # interpolating log levels between band centres flattens the steep skirts).
+    cfg = FrontEndConfig()
+    warped = warp_vocal_tract(_tone_features(900.0, cfg), factor, cfg)
+    scaled = _tone_features(900.0 * factor, cfg)
+    assert warped.shape == scaled.shape and warped.dtype == np.float32
+    mid = len(warped) // 2
+    assert np.argmax(warped[mid]) == np.argmax(scaled[mid])
+    peak = np.argmax(scaled[mid])
+    assert warped[mid, peak] == pytest.approx(scaled[mid, peak], abs=0.5)
+    near = slice(peak - 1, peak + 2)
+    np.testing.assert_allclose(warped[mid, near], scaled[mid, near], atol=1.2)
+    if factor == 1.0:
+        np.testing.assert_array_equal(warped, _tone_features(900.0, cfg))
+
+
+def test_vocal_tract_warp_holds_the_edge_bands_and_rejects_bad_input():
+    cfg = FrontEndConfig(n_mels=8, f_min=100.0)
+    ramp = np.tile(np.arange(8, dtype=np.float64), (3, 1))
+    up, down = warp_vocal_tract(ramp, 1.3, cfg), warp_vocal_tract(ramp, 0.7, cfg)
+    # Formants move up, so every band reads from a lower band, and the first band has
+    # nothing below it; moving down, the last band has nothing above it.
+    assert up[0, 0] == 0 and np.all(up[0, 1:] < ramp[0, 1:]) and np.all(np.diff(up[0]) >= 0)
+    assert down[0, -1] == 7 and np.all(down[0, :-1] > ramp[0, :-1])
+    with pytest.raises(ValueError, match="must be of shape"):
+        warp_vocal_tract(np.zeros((3, 5)), 1.1, cfg)
+    with pytest.raises(ValueError, match="must be positive"):
+        warp_vocal_tract(ramp, 0.0, cfg)
