@@ -15,12 +15,15 @@ and ``C[u] = label[t, 0] + ... + label[t, u-1]`` (``C[0] = 0``),
     alpha[t, u] = C[u] + logcumsumexp_u(a[u] - C[u]),
 
 one vectorised ``logcumsumexp`` per frame for the whole batch; the loop is over ``t`` only.
-Autograd provides the backward pass.
+The backward pass is the matching backward recursion (:mod:`.lattice`).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+
+from .lattice import lattice_nll
 
 __all__ = ["REDUCTIONS", "lattice_loss", "rnnt_loss", "transition_log_probs"]
 
@@ -143,18 +146,8 @@ def lattice_loss(
     returns them; lengths as for :func:`rnnt_loss` (not checked here).
     """
     batch, frames, _ = blank_lp.shape
-    # C[t, u]: log-probability of emitting labels 1..u in a row at frame t.
-    climb = torch.cat([label_lp.new_zeros(batch, frames, 1), label_lp.cumsum(dim=2)], dim=2)
-
-    alpha = climb[:, 0]
-    alphas = [alpha]
-    for t in range(1, frames):
-        from_below = alpha + blank_lp[:, t - 1]
-        alpha = climb[:, t] + torch.logcumsumexp(from_below - climb[:, t], dim=1)
-        alphas.append(alpha)
-    alpha = torch.stack(alphas, dim=1)  # (B, T, U+1)
-
-    rows = torch.arange(batch, device=blank_lp.device)
-    t_end = logit_lengths.long() - 1
-    u_end = target_lengths.long()
-    return -(alpha[rows, t_end, u_end] + blank_lp[rows, t_end, u_end])
+    # The full lattice is the window of all U+1 positions that never moves; the label out
+    # of the last position (padding here) is unused.
+    padded = F.pad(label_lp, (0, 1))
+    shifts = torch.zeros(batch, frames, dtype=torch.long, device=blank_lp.device)
+    return lattice_nll(blank_lp, padded, shifts, logit_lengths, target_lengths)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..text import BLANK
-from .loss import lattice_loss
+from .lattice import lattice_nll, lattice_posteriors
 
 __all__ = [
     "prune_starts",
@@ -40,10 +40,6 @@ __all__ = [
     "window_indices",
     "window_size",
 ]
-
-# Stands for log(0) in window coordinates: finite, so that no gradient is NaN, and so
-# negative that exp() of it is exactly zero in float32 and float64.
-_LOG_ZERO = -1e9
 
 
 def simple_lattice(
@@ -160,28 +156,11 @@ def pruned_lattice_loss(
     starts : torch.Tensor
         ``(B, T)`` from :func:`prune_starts`.
     """
-    batch, frames, window = blank_lp.shape
-    climb = torch.cat(
-        [label_lp.new_zeros(batch, frames, 1), label_lp[..., :-1].cumsum(dim=2)], dim=2
-    )
-    # A blank from (t-1, u) lands on window position u - s_t; positions past the previous
-    # window read the log(0) padding.
-    shift = torch.diff(starts, dim=1, prepend=starts[:, :1])  # (B, T), in [0, S-1]
-    below = shift[..., None] + torch.arange(window)  # (B, T, S)
-
-    alpha = climb[:, 0]
-    alphas = [alpha]
-    for t in range(1, frames):
-        leaving = F.pad(alpha + blank_lp[:, t - 1], (0, window), value=_LOG_ZERO)
-        from_below = leaving.gather(1, below[:, t])
-        alpha = climb[:, t] + torch.logcumsumexp(from_below - climb[:, t], dim=1)
-        alphas.append(alpha)
-    alpha = torch.stack(alphas, dim=1)
-
-    rows = torch.arange(batch)
-    t_end = logit_lengths.long() - 1
-    k_end = target_lengths.long() - starts[rows, t_end]
-    return -(alpha[rows, t_end, k_end] + blank_lp[rows, t_end, k_end])
+    rows = torch.arange(blank_lp.shape[0], device=blank_lp.device)
+    ends = target_lengths.long() - starts[rows, logit_lengths.long() - 1]
+    # A blank from (t-1, u) lands on window position u - s_t.
+    shifts = torch.diff(starts, dim=1, prepend=starts[:, :1])
+    return lattice_nll(blank_lp, label_lp, shifts, logit_lengths, ends)
 
 
 def pruned_rnnt_loss(
@@ -211,12 +190,15 @@ def pruned_rnnt_loss(
         :func:`window_size`).
     """
     simple_blank, simple_label = simple_lattice(am, lm, targets, blank)
-    simple = lattice_loss(simple_blank, simple_label, logit_lengths, target_lengths)
-    # Occupancies from detached copies: the ranges are a choice, not part of the gradient.
-    with torch.enable_grad():
-        transitions = [x.detach().requires_grad_() for x in (simple_blank, simple_label)]
-        detached = lattice_loss(*transitions, logit_lengths, target_lengths)
-        occupancy = [-g for g in torch.autograd.grad(detached.sum(), transitions)]
+    # One forward-backward gives the simple joint's loss, its gradient and the occupancies
+    # that choose the windows (a choice, not part of the gradient).
+    simple_transitions = (simple_blank, F.pad(simple_label, (0, 1)))
+    shifts = torch.zeros_like(simple_blank[..., 0], dtype=torch.long)
+    posteriors = lattice_posteriors(*simple_transitions, shifts, logit_lengths, target_lengths)
+    simple = lattice_nll(
+        *simple_transitions, shifts, logit_lengths, target_lengths, posteriors=posteriors
+    )
+    occupancy = (posteriors.blank, posteriors.label[..., :-1])
     nodes = simple_blank.shape[2]
     window = window_size(window, logit_lengths, target_lengths, nodes)
     starts = prune_starts(*occupancy, logit_lengths, target_lengths, window)
