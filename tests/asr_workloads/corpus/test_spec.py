@@ -21,7 +21,7 @@ def test_presets():
     assert set(preset_names()) >= {"tiny", "default"}
     default, tiny = preset_spec("default"), preset_spec("tiny")
     fe = default.frontend
-    assert (fe.sample_rate, fe.n_mels, fe.stack, fe.subsample) == (8000, 40, 1, 1)
+    assert (fe.sample_rate, fe.n_mels, fe.stack, fe.subsample) == (16000, 56, 1, 1)
     assert 20_000 <= default.splits.train.total <= 40_000
     assert sum(getattr(tiny.splits, s).total for s in SPLITS) < 60
     assert tiny.voices == default.voices
