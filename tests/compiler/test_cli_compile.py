@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 from onnx import TensorProto, helper
 
+from edgenpu.asr_workloads.bundle import load_bundle
 from edgenpu.cli import main
 from edgenpu.compiler.compile import symbol_name
 from edgenpu.isa import Program, SymbolKind
@@ -99,7 +100,8 @@ def test_bundle(tmp_path):
     assert doc["model"].endswith("int4_sparse.yaml") and doc["config"] == "default"
     assert doc["chunk_frames"] == 8 and doc["schedule"] == "layer_major"
     assert doc["frontend"]["hop_ms"] == 10.0 and doc["frontend"]["subsample"] == 3
-    assert doc["kernels"]["encoder_chunk"]["inputs"]["features"]["shape"] == [8, 120]
+    width = load_bundle(CHECKPOINTS / "int4_sparse.yaml").config.input_dim
+    assert doc["kernels"]["encoder_chunk"]["inputs"]["features"]["shape"] == [8, width]
     assert "DRAM weight bytes per second of audio" in result.output
 
 

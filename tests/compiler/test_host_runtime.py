@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgenpu.asr_workloads.wav import read_wav
+from edgenpu.asr_workloads.bundle import load_bundle
+from edgenpu.asr_workloads.resample import resample
+from edgenpu.asr_workloads.wav import read_wav, write_wav
 from edgenpu.cli import main
 from edgenpu.compiler.host import SimulatedModel
 from edgenpu.compiler.quant import reference
@@ -47,7 +49,14 @@ def test_a_manifest_driven_host_decodes_as_the_reference(name, tmp_path, rng):
 @pytest.mark.skipif(not FSDD.is_dir(), reason="the FSDD recordings are not beside the project")
 def test_the_compiled_bundle_transcribes_speech_like_the_bundle(tmp_path):
     _compile(CHECKPOINTS / "int4_sparse.yaml", "default", tmp_path / "out")
-    wavs = [FSDD / f"{digit}_jackson_3.wav" for digit in (0, 5)]
+    # The recordings are 8 kHz; the bundle hears its own rate, and trained on these speakers
+    # resampled up the same way (`transcribe` refuses audio below the model's rate).
+    rate = load_bundle(CHECKPOINTS / "int4_sparse.yaml").frontend.sample_rate
+    wavs = []
+    for digit in (0, 5):
+        audio, recorded = read_wav(FSDD / f"{digit}_jackson_3.wav")
+        wavs.append(tmp_path / f"{digit}.wav")
+        write_wav(wavs[-1], resample(audio, recorded, rate), rate)
     runner = CliRunner()
     compiled = runner.invoke(main, ["asr", "transcribe", str(tmp_path / "out"), *map(str, wavs)])
     bundle = runner.invoke(
