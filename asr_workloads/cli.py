@@ -181,8 +181,8 @@ def synth(corpus: str, out_dir: Path, jobs: int) -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Processes that split every batch; on n free cores, n workers at --threads 1 "
-    "train fastest. The run is the same whatever the count.",
+    help="Processes that split every batch (with --threads 1, one per core); the run is the "
+    "same whatever the count. benchmarks/data_parallel_speed.py tells which is faster here.",
 )
 @_one_line_errors
 def train(

@@ -448,7 +448,8 @@ def train(
         several that wait on each other.
     workers : int
         Processes that split every batch between them (:mod:`.data_parallel`); on a
-        machine with ``n`` free cores, ``workers=n`` with ``threads=1`` is the fastest.
+        machine with ``n`` free cores, ``workers=n`` with ``threads=1`` or one worker with
+        ``threads=n``, whichever ``benchmarks/data_parallel_speed.py`` finds faster.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise TrainingError(f"workers must be an integer >= 1, not {workers!r}")
