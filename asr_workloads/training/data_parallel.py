@@ -3,9 +3,8 @@
 Why processes: the recognizers are small and step through time one frame at a time, so
 PyTorch's intra-op threads often wait on each other, and another job on the same cores
 makes them wait far longer. Which is faster alone depends on the machine and the loss:
-``benchmarks/data_parallel_speed.py`` measures it per training phase (on one two-core
-machine two workers won the transducer phase 1.19x; on another, after the lattice's
-backward became one forward-backward pass, one two-thread process won it 1.24x).
+``benchmarks/data_parallel_speed.py`` measures it per training phase (measurements in
+``docs/asr_workloads.md``).
 
 The workers compute what one process would. Each builds the step's whole batch from the same
 seeded generator (SpecAugment and predictor-dropout draws do not depend on the worker
