@@ -4,6 +4,9 @@ Run ``python benchmarks/asr_speed.py [--recipe default] [--seconds 3] [--threads
 random weights of the recipe's model (the sizes are what matter) it times, each as the best
 of ``--repeats`` runs:
 
+* the prediction network's forward and backward over a batch of transcripts: through the
+  hand-written recurrence (which decoding steps through), and through the fused kernel in
+  float32 and in bfloat16 (as training runs it);
 * one training step (forward, RNN-T + CTC loss, backward) on a batch of the recipe's size,
   utterances of ``--seconds`` seconds with 34-character transcripts, in PyTorch; and the
   same step's parts (encoder, joint, loss) as fractions of it; the same step with the
@@ -64,6 +67,7 @@ def main() -> None:
     lengths = torch.full((batch,), frames)
     targets = torch.randint(1, config.vocab_size, (batch, TRANSCRIPT))
     target_lengths = torch.full((batch,), TRANSCRIPT)
+    tokens = F.pad(targets, (1, 0), value=BLANK)
     params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
     print(
         f"recipe {recipe.name}: {params:,} parameters, batch {batch} x {args.seconds:g} s, "
@@ -86,7 +90,7 @@ def main() -> None:
     def step() -> None:
         start = time.perf_counter()
         encoded = model.encode(features, lengths)
-        predicted, _ = model.predict(F.pad(targets, (1, 0), value=BLANK))
+        predicted, _ = model.predict(tokens, final_state=False)
         parts["encoder"] = time.perf_counter() - start
         start = time.perf_counter()
         logits = model.joint(encoded.frames, predicted)
@@ -105,7 +109,7 @@ def main() -> None:
 
     def pruned_step(bfloat16: bool = False) -> None:
         # As the trainer runs it: the networks optionally under bfloat16 autocast, the
-        # prediction network's recurrence and the losses in float32.
+        # losses in float32.
         def joint_at(positions: torch.Tensor) -> torch.Tensor:
             with network_autocast(bfloat16):
                 return model.joint_at(encoded.frames, predicted, positions).float()
@@ -113,7 +117,7 @@ def main() -> None:
         with network_autocast(bfloat16):
             encoded = model.encode(features, lengths)
             ctc_logits = model.ctc_logits(encoded.frames).float()
-        predicted, _ = model.predict(F.pad(targets, (1, 0), value=BLANK))
+            predicted = model.predict(tokens, final_state=False)[0].float()
         pruned, simple = pruned_rnnt_loss(
             ctc_logits,
             simple_lm(predicted),
@@ -128,6 +132,21 @@ def main() -> None:
         model.zero_grad(set_to_none=True)
         simple_lm.zero_grad(set_to_none=True)
 
+    def predictor_step(final_state: bool, bfloat16: bool = False) -> None:
+        with network_autocast(bfloat16):
+            predicted, _ = model.predict(tokens, final_state=final_state)
+        predicted.float().sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    loop_seconds = best_time(lambda: predictor_step(True), args.repeats)
+    fused_seconds = best_time(lambda: predictor_step(False), args.repeats)
+    fused_bf16_seconds = best_time(lambda: predictor_step(False, True), args.repeats)
+    print(
+        f"prediction network forward + backward: {loop_seconds * 1000:.1f} ms recurrence, "
+        f"{fused_seconds * 1000:.1f} ms fused "
+        f"({loop_seconds / fused_seconds:.2f}x), {fused_bf16_seconds * 1000:.1f} ms fused "
+        f"in bfloat16 ({loop_seconds / fused_bf16_seconds:.2f}x; training runs this one)"
+    )
     seconds = best_time(step, args.repeats)
     shares = ", ".join(f"{k} {v / seconds:.0%}" for k, v in parts.items())
     print(f"transducer training step: {seconds:.3f} s ({shares})")

@@ -1,9 +1,10 @@
 """Where a training step may compute in bfloat16 (recipe key ``train.bfloat16``).
 
-The networks' matrix products (the fused LSTM kernel, the joint, the CTC head) run under
-PyTorch's CPU autocast; their outputs are cast back to float32 before any loss, so the
-losses, the parameters and Adam's state stay float32. The prediction network's hand-written
-recurrence forces float32 itself (:mod:`..rnnt.recurrence`).
+The networks' matrix products (the fused LSTM kernels of the encoder and the prediction
+network, the joint, the CTC head) run under PyTorch's CPU autocast; their outputs are cast
+back to float32 before any loss, so the losses, the parameters and Adam's state stay
+float32. The hand-written recurrence (:mod:`..rnnt.recurrence`), which inference and
+stateful layers run, forces float32 itself.
 """
 
 from __future__ import annotations

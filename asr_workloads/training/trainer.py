@@ -192,7 +192,12 @@ class _Run:
             torch.nn.init.zeros_(self.simple_lm.bias)
             if init is not None and "simple_lm" in init.aids:
                 self.simple_lm.load_state_dict(init.aids["simple_lm"])
-        self.optimizer = torch.optim.Adam(self.parameters(), lr=recipe.train.learning_rate)
+        # foreach: each update's operations run on all parameters at once, 8.6 ms a step
+        # against 12. (fused=True takes 1.4 ms, but its two-worker runs drift from the
+        # one-process run by 1e-3 in 14 steps against 1e-6.)
+        self.optimizer = torch.optim.Adam(
+            self.parameters(), lr=recipe.train.learning_rate, foreach=True
+        )
         pruning = recipe.compression.pruning
         self.pruner = None if pruning is None else Pruner(self.model, pruning)
         self.order = TrainingOrder(
@@ -293,7 +298,8 @@ class _Run:
         ctc_only = step < recipe.train.ctc_only_steps
         if not ctc_only:
             tokens = F.pad(targets, (1, 0), value=BLANK)
-            predicted, _ = model.predict(tokens)
+            with network_autocast(bfloat16):
+                predicted = model.predict(tokens, final_state=False)[0].float()
             drop = predictor_dropout(step, recipe)
             if drop > 0:
                 keep = torch.from_numpy(rng.random(size)[rows] >= drop).float()

@@ -125,6 +125,20 @@ def test_predict_step_by_step_matches_whole_sequence():
     torch.testing.assert_close(torch.cat(steps, dim=1), whole)
 
 
+def test_training_predict_runs_fused_and_computes_the_same():
+    # Training asks for no final state, so the prediction network runs the fused kernel.
+    torch.manual_seed(3)
+    model = RNNT(plain_config())
+    tokens = torch.tensor([[0, 5, 9, 1], [0, 2, 2, 28]])
+    stepped, state = model.predict(tokens)
+    fused, no_state = model.predict(tokens, final_state=False)
+    assert len(state) == 1 and no_state == ()
+    torch.testing.assert_close(fused, stepped, atol=1e-6, rtol=1e-5)
+    (grad_fused,) = torch.autograd.grad(fused.square().sum(), model.predictor.embedding)
+    (grad_stepped,) = torch.autograd.grad(stepped.square().sum(), model.predictor.embedding)
+    torch.testing.assert_close(grad_fused, grad_stepped, atol=1e-5, rtol=1e-4)
+
+
 def test_padding_does_not_change_shorter_utterances():
     torch.manual_seed(2)
     for model in (RNNT(plain_config()), RNNT(branching_config()).eval()):
