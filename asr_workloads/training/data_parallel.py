@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import os
 import pickle
 import queue
 import sys
@@ -150,6 +151,7 @@ def _worker(
         result = target(shard=shard, progress=progress if shard.leader else None, **kwargs)
         if shard.leader:
             messages.put(("result", result))
+        code = 0
     except Exception as error:
         # The exception itself, so the parent raises what one process would have (a bad
         # recipe or corpus stays a one-line error), with this traceback as its cause.
@@ -158,12 +160,28 @@ def _worker(
         except Exception:
             error = RuntimeError(f"{type(error).__name__}: {error}")
         messages.put(("error", (error, traceback.format_exc())))
-        sys.exit(1)
+        code = 1
     except KeyboardInterrupt:
         # Ctrl-C reaches every worker; the parent reports it once.
-        sys.exit(130)
-    finally:
-        dist.destroy_process_group()
+        code = 130
+    _leave(messages, code)
+
+
+def _leave(messages: Any, code: int) -> None:
+    """End this worker with ``code`` once its messages are in the pipe, tearing nothing down.
+
+    Why not return: destroying the process group and finalizing the interpreter stop gloo's
+    threads and run libtorch's static destructors, and a worker has been seen to abort there
+    ("terminate called without an active exception", rarely: once in the test suite's
+    history), which turned a finished run into a failure. After a success every collective
+    has completed (after a failure the parent stops the other workers), and exiting
+    closes this worker's sockets as destroying the group would.
+    """
+    messages.close()
+    messages.join_thread()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run_workers(
